@@ -1,0 +1,19 @@
+use sea_orm::entity::prelude::*;
+
+/// A finished period's total of one metric, archived when the subscription renewed.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "usage_periods")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub subscription_id: Uuid,
+    pub metric: String,
+    pub period_start: DateTimeUtc,
+    pub period_end: DateTimeUtc,
+    pub used: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

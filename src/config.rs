@@ -1,0 +1,250 @@
+//! Typed settings. This is the only module that reads the environment (and `.env`).
+//!
+//! Every setting has the default documented in the README, so `cargo run` needs none; a value
+//! that cannot be parsed is reported with the name of its variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Serialized};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Where saaskit runs: production closes GraphiQL and introspection to everyone but staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Compact,
+    Pretty,
+    Json,
+}
+
+/// All of saaskit's settings, read once at start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `DATABASE_URL`: `sqlite://…` or `postgres://…`.
+    pub database_url: SecretString,
+    /// `SAASKIT_BIND`: the HTTP listen address; port 0 picks a free port.
+    pub bind: String,
+    /// `SAASKIT_ROOT_KEY`: hex ed25519 private key that signs every token.
+    pub root_key: Option<SecretString>,
+    /// `SAASKIT_ROOT_KEY_FILE`: where development keeps its generated root key.
+    pub root_key_file: PathBuf,
+    /// `SAASKIT_PUBLIC_URL`: the base of links in e-mails.
+    pub public_url: String,
+    /// `SAASKIT_SMTP_URL`: unset means e-mails are written as files into `mail_dir`.
+    pub smtp_url: Option<SecretString>,
+    /// `SAASKIT_MAIL_DIR`.
+    pub mail_dir: PathBuf,
+    /// `SAASKIT_MAIL_FROM`.
+    pub mail_from: String,
+    /// `SAASKIT_CYCLE_EVERY`: how often the subscription cycle runs.
+    #[serde(with = "humantime_serde")]
+    pub cycle_every: Duration,
+    /// `SAASKIT_SESSION_TTL`: lifetime of a login session.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// `SAASKIT_ENV`.
+    pub env: Environment,
+    /// `SAASKIT_BOOTSTRAP_STAFF_EMAIL`.
+    pub bootstrap_staff_email: Option<String>,
+    /// `SAASKIT_BOOTSTRAP_STAFF_PASSWORD`.
+    pub bootstrap_staff_password: Option<SecretString>,
+    /// `SAASKIT_LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `RUST_LOG`, else `SAASKIT_LOG`: a tracing filter such as `info,saaskit=debug`.
+    pub log: String,
+    /// `SAASKIT_HTTP_WORKERS`: HTTP worker threads; unset means one per core.
+    pub http_workers: Option<usize>,
+    /// `SAASKIT_DB_MAX_CONNECTIONS`: size of the database pool.
+    pub db_max_connections: u32,
+}
+
+/// The defaults, as the figment layer everything else overrides.
+#[derive(Serialize)]
+struct Defaults {
+    database_url: &'static str,
+    bind: &'static str,
+    root_key_file: &'static str,
+    public_url: &'static str,
+    mail_dir: &'static str,
+    mail_from: &'static str,
+    cycle_every: &'static str,
+    session_ttl: &'static str,
+    env: Environment,
+    log_format: LogFormat,
+    log: &'static str,
+    db_max_connections: u32,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    database_url: "sqlite://saaskit.db?mode=rwc",
+    bind: "127.0.0.1:8080",
+    root_key_file: ".saaskit/root.key",
+    public_url: "http://127.0.0.1:8080",
+    mail_dir: "mail-outbox",
+    mail_from: "saaskit <no-reply@localhost>",
+    cycle_every: "60s",
+    session_ttl: "24h",
+    env: Environment::Development,
+    log_format: LogFormat::Compact,
+    log: "info,sqlx=warn,sea_orm=warn",
+    db_max_connections: 10,
+};
+
+/// A setting that could not be used, named by its environment variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: String, reason: String },
+}
+
+impl Settings {
+    /// Reads `.env` (when present) and the environment.
+    ///
+    /// # Errors
+    /// A variable that cannot be parsed, or a value that makes no sense (e.g. a `DATABASE_URL`
+    /// of an unsupported database).
+    pub fn load() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case; a malformed one is worth failing on.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(err) if err.not_found() => {}
+            Err(err) => {
+                return Err(ConfigError::Invalid {
+                    var: ".env".into(),
+                    reason: err.to_string(),
+                });
+            }
+        }
+        let figment = Self::defaults()
+            .merge(Env::prefixed("SAASKIT_").ignore(&["LOG"]))
+            .merge(Env::prefixed("SAASKIT_").only(&["LOG"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Env::raw().only(&["RUST_LOG"]).map(|_| "log".into()));
+        Self::from_figment(figment)
+    }
+
+    /// The defaults alone; tests and tools merge their own values over them.
+    pub fn defaults() -> Figment {
+        Figment::from(Serialized::defaults(DEFAULTS))
+    }
+
+    /// Extracts and checks settings from any figment (the environment, or a test's values).
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|err| {
+            let var = match (&err.metadata, &err.profile) {
+                (Some(metadata), Some(profile)) if !err.path.is_empty() => {
+                    metadata.interpolate(profile, &err.path)
+                }
+                _ => err.path.join(".").to_uppercase(),
+            };
+            ConfigError::Invalid {
+                var,
+                reason: err.kind.to_string(),
+            }
+        })?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        let invalid = |var: &str, reason: &str| ConfigError::Invalid {
+            var: var.into(),
+            reason: reason.into(),
+        };
+        let url = self.database_url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                "expected sqlite://<file>?mode=rwc or postgres://user@host/db",
+            ));
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(invalid("SAASKIT_PUBLIC_URL", "expected an http:// or https:// URL"));
+        }
+        if self.session_ttl.is_zero() {
+            return Err(invalid("SAASKIT_SESSION_TTL", "must be longer than zero"));
+        }
+        if self.cycle_every.is_zero() {
+            return Err(invalid("SAASKIT_CYCLE_EVERY", "must be longer than zero"));
+        }
+        if self.db_max_connections == 0 {
+            return Err(invalid("SAASKIT_DB_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.http_workers == Some(0) {
+            return Err(invalid("SAASKIT_HTTP_WORKERS", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut figment = Settings::defaults();
+        for (key, value) in pairs {
+            figment = figment.merge((*key, *value));
+        }
+        Settings::from_figment(figment)
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let settings = with(&[]).expect("defaults parse");
+        assert_eq!(settings.bind, "127.0.0.1:8080");
+        assert_eq!(settings.cycle_every, Duration::from_secs(60));
+        assert_eq!(settings.session_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(settings.env, Environment::Development);
+        assert!(settings.root_key.is_none());
+    }
+
+    #[test]
+    fn an_unparsable_duration_names_its_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SAASKIT_CYCLE_EVERY", "soon");
+            let err = Settings::load().expect_err("must fail");
+            assert!(err.to_string().contains("SAASKIT_CYCLE_EVERY"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unsupported_database_is_refused() {
+        let err = with(&[("database_url", "mysql://localhost/x")]).expect_err("must fail");
+        assert!(err.to_string().starts_with("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn a_numeric_looking_secret_stays_a_string() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SAASKIT_ROOT_KEY", "1234");
+            jail.set_env("SAASKIT_MAIL_FROM", "42");
+            let settings = Settings::load().expect("loads");
+            assert_eq!(settings.mail_from, "42");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,178 @@
+//! One error type for the whole API, and the one place that turns errors into GraphQL errors.
+//!
+//! Services return [`AppError`]. Resolvers simply use `?`: async-graphql keeps the original
+//! error as the `source` of the GraphQL error, and [`present_errors`] — run on every response —
+//! gives each error its `extensions.code`. Anything that is not an `AppError` (a database error
+//! that escaped with `?`, say) is logged and replaced by a generic message, so no internal text
+//! ever reaches a client.
+
+use std::sync::Arc;
+
+use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
+use sea_orm::{DbErr, SqlErr};
+
+/// Everything that can go wrong while serving a request, in the terms a client is told.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("{message}")]
+    BadInput { field: String, message: String },
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("{message}")]
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("the plan's limit for {metric} would be exceeded")]
+    QuotaExceeded { metric: String, limit: i64, used: i64 },
+    #[error("the subscription is not active")]
+    SubscriptionInactive,
+    #[error("too many attempts; try again later")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("internal server error")]
+    Database(#[from] DbErr),
+    #[error("internal server error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The `extensions.code` a client sees.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadInput { .. } => "BAD_USER_INPUT",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::Conflict { .. } => "CONFLICT",
+            Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
+            Self::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Database(_) | Self::Internal(_) => INTERNAL,
+        }
+    }
+
+    fn extensions(&self) -> ErrorExtensionValues {
+        let mut ext = ErrorExtensionValues::default();
+        ext.set("code", self.code());
+        match self {
+            Self::BadInput { field, .. } => ext.set("field", field.as_str()),
+            Self::Conflict {
+                field: Some(field), ..
+            } => ext.set("field", field.as_str()),
+            Self::QuotaExceeded {
+                metric,
+                limit,
+                used,
+            } => {
+                ext.set("metric", metric.as_str());
+                ext.set("limit", *limit);
+                ext.set("used", *used);
+            }
+            Self::RateLimited { retry_after_secs } => ext.set("retryAfter", *retry_after_secs),
+            _ => {}
+        }
+        ext
+    }
+
+    fn is_internal(&self) -> bool {
+        matches!(self, Self::Database(_) | Self::Internal(_))
+    }
+}
+
+/// Whether a database error is the violation of a unique key, e.g. a duplicate e-mail.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// An error that several fields share (a batch loader's failure): presented like the
+/// [`AppError`] inside it.
+#[derive(Debug)]
+pub struct SharedError(pub Arc<AppError>);
+
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Turns a loader's shared error back into a GraphQL error with the original as its source.
+pub fn shared(err: Arc<AppError>) -> async_graphql::Error {
+    match Arc::try_unwrap(err) {
+        Ok(err) => err.into(),
+        Err(shared) => async_graphql::Error::new_with_source(SharedError(shared)),
+    }
+}
+
+const INTERNAL: &str = "INTERNAL_SERVER_ERROR";
+
+/// Gives every error of a response its `extensions.code`, and hides internal details.
+pub fn present_errors(response: &mut Response) {
+    for error in &mut response.errors {
+        present(error);
+    }
+}
+
+fn present(error: &mut ServerError) {
+    let app = error
+        .source::<AppError>()
+        .or_else(|| error.source::<SharedError>().map(|shared| shared.0.as_ref()));
+    if let Some(app) = app {
+        if app.is_internal() {
+            tracing::error!(error = ?app, path = ?error.path, "request failed");
+        }
+        let ext = app.extensions();
+        error.message = app.to_string();
+        error.extensions = Some(ext);
+        return;
+    }
+    if has_code(error) {
+        return;
+    }
+    if error.source.is_some() {
+        // An error of another type escaped a resolver: its text may hold internals.
+        tracing::error!(message = %error.message, path = ?error.path, "unclassified error");
+        error.message = "internal server error".to_owned();
+        error.extensions = Some(code_only(INTERNAL));
+        return;
+    }
+    // async-graphql's own errors: the document could not be parsed or validated (no path), or
+    // an argument could not be coerced to its type (a path).
+    let code = if error.path.is_empty() {
+        "GRAPHQL_VALIDATION_FAILED"
+    } else {
+        "BAD_USER_INPUT"
+    };
+    error.extensions = Some(code_only(code));
+}
+
+fn has_code(error: &ServerError) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|ext| ext.get("code"))
+        .is_some_and(|code| matches!(code, Value::String(_)))
+}
+
+fn code_only(code: &str) -> ErrorExtensionValues {
+    let mut ext = ErrorExtensionValues::default();
+    ext.set("code", code);
+    ext
+}

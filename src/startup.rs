@@ -1,0 +1,183 @@
+//! Builds the application: the pool, migrations, seed data, the schema and the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::{auth, db, graphql, http, services};
+
+/// A built application: bound to its port, not yet serving.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates, seeds, loads the root key and binds `SAASKIT_BIND`.
+    ///
+    /// # Errors
+    /// One line a person can act on: the database is unreachable or cannot be migrated, the
+    /// root key is unusable, or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the clock tests move.
+    pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let db = connect_and_migrate(&settings).await?;
+        services::plans::seed_defaults(&db, clock.now())
+            .await
+            .context("cannot seed the default plans")?;
+        let root_key = auth::keys::load(&settings)?;
+        let state = AppState {
+            db,
+            clock,
+            settings: Arc::new(settings),
+            root_key: Arc::new(root_key),
+        };
+
+        let schema = web::Data::new(graphql::build(state.clone()));
+        let shared = web::Data::new(state.clone());
+        let bind = &state.settings.bind;
+        let listener = TcpListener::bind(bind).with_context(|| {
+            format!("cannot listen on {bind} (SAASKIT_BIND); is another process using it?")
+        })?;
+        let addr = listener.local_addr()?;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(schema.clone())
+                .app_data(shared.clone())
+                .configure(http::configure)
+        })
+        .shutdown_timeout(10)
+        // Ctrl-C and SIGTERM both drain in-flight requests (see `run_until_stopped`); actix
+        // alone would stop at once on Ctrl-C.
+        .disable_signals()
+        .listen(listener)?;
+        if let Some(workers) = state.settings.http_workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
+        tracing::info!(
+            "saaskit listening on http://{addr} (GraphQL at /graphql, GraphiQL at /graphiql)"
+        );
+        Ok(Self {
+            port: addr.port(),
+            server,
+            state,
+        })
+    }
+
+    /// The port the server is bound to (useful with `SAASKIT_BIND=127.0.0.1:0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the process receives Ctrl-C or SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Connects and applies pending migrations (`saaskit migrate`).
+///
+/// # Errors
+/// As [`Application::build`].
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    connect_and_migrate(settings).await.map(drop)
+}
+
+async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.database_url.expose_secret();
+    let db = db::connect(url, settings.db_max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to the database {} (DATABASE_URL); is it running, and does the URL name it?",
+                redact(url)
+            )
+        })?;
+    Migrator::up(&db, None).await.with_context(|| {
+        format!(
+            "cannot apply the migrations to {} (DATABASE_URL); does the user own the schema?",
+            redact(url)
+        )
+    })?;
+    Ok(db)
+}
+
+/// The URL without its password, fit for a log line.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/saaskit"),
+            "postgres://app@db:5432/saaskit"
+        );
+        assert_eq!(redact("sqlite://saaskit.db?mode=rwc"), "sqlite://saaskit.db?mode=rwc");
+    }
+}

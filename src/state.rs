@@ -1,0 +1,17 @@
+//! What every request can reach: the database, the clock, the settings and the root key.
+
+use std::sync::Arc;
+
+use biscuit_auth::KeyPair;
+use sea_orm::DatabaseConnection;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub clock: SharedClock,
+    pub settings: Arc<Settings>,
+    pub root_key: Arc<KeyPair>,
+}
