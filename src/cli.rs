@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "saaskit", version, about = "The GraphQL backend a SaaS product starts from")]
+#[command(
+    name = "saaskit",
+    version,
+    about = "The GraphQL backend a SaaS product starts from"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

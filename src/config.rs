@@ -6,10 +6,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Serialized};
+use figment::providers::Serialized;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Where saaskit runs: production closes GraphiQL and introspection to everyone but staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,8 +65,10 @@ pub struct Settings {
     /// `RUST_LOG`, else `SAASKIT_LOG`: a tracing filter such as `info,saaskit=debug`.
     pub log: String,
     /// `SAASKIT_HTTP_WORKERS`: HTTP worker threads; unset means one per core.
+    #[serde(default, deserialize_with = "optional_number")]
     pub http_workers: Option<usize>,
     /// `SAASKIT_DB_MAX_CONNECTIONS`: size of the database pool.
+    #[serde(deserialize_with = "number")]
     pub db_max_connections: u32,
 }
 
@@ -126,12 +129,7 @@ impl Settings {
                 });
             }
         }
-        let figment = Self::defaults()
-            .merge(Env::prefixed("SAASKIT_").ignore(&["LOG"]))
-            .merge(Env::prefixed("SAASKIT_").only(&["LOG"]))
-            .merge(Env::raw().only(&["DATABASE_URL"]))
-            .merge(Env::raw().only(&["RUST_LOG"]).map(|_| "log".into()));
-        Self::from_figment(figment)
+        Self::from_figment(Self::defaults().merge(VerbatimEnv))
     }
 
     /// The defaults alone; tests and tools merge their own values over them.
@@ -144,17 +142,12 @@ impl Settings {
     /// # Errors
     /// As [`Settings::load`].
     pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let settings: Settings = figment.extract().map_err(|err| {
-            let var = match (&err.metadata, &err.profile) {
-                (Some(metadata), Some(profile)) if !err.path.is_empty() => {
-                    metadata.interpolate(profile, &err.path)
-                }
-                _ => err.path.join(".").to_uppercase(),
-            };
-            ConfigError::Invalid {
-                var,
-                reason: err.kind.to_string(),
-            }
+        let settings: Settings = figment.extract().map_err(|err| ConfigError::Invalid {
+            var: err
+                .path
+                .first()
+                .map_or_else(String::new, |key| variable_of(key)),
+            reason: err.kind.to_string(),
         })?;
         settings.check()?;
         Ok(settings)
@@ -177,7 +170,10 @@ impl Settings {
             ));
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
-            return Err(invalid("SAASKIT_PUBLIC_URL", "expected an http:// or https:// URL"));
+            return Err(invalid(
+                "SAASKIT_PUBLIC_URL",
+                "expected an http:// or https:// URL",
+            ));
         }
         if self.session_ttl.is_zero() {
             return Err(invalid("SAASKIT_SESSION_TTL", "must be longer than zero"));
@@ -199,7 +195,85 @@ impl Settings {
     }
 }
 
+/// The environment variable that sets the field `key`.
+fn variable_of(key: &str) -> String {
+    match key {
+        "database_url" => "DATABASE_URL".to_owned(),
+        "log" => "RUST_LOG or SAASKIT_LOG".to_owned(),
+        other => format!("SAASKIT_{}", other.to_uppercase()),
+    }
+}
+
+/// saaskit's variables, each value kept as the string it is. (figment's own `Env` provider
+/// re-types values, so a password of digits would arrive as a number.) Empty means unset.
+struct VerbatimEnv;
+
+impl Provider for VerbatimEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("environment variables")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        let mut rust_log = None;
+        for (name, value) in std::env::vars() {
+            if value.is_empty() {
+                continue;
+            }
+            let key = match name.as_str() {
+                "DATABASE_URL" => "database_url".to_owned(),
+                "RUST_LOG" => {
+                    rust_log = Some(value);
+                    continue;
+                }
+                _ => match name.strip_prefix("SAASKIT_") {
+                    Some(rest) => rest.to_lowercase(),
+                    None => continue,
+                },
+            };
+            dict.insert(key, Value::from(value));
+        }
+        // The conventional variable wins over ours.
+        if let Some(filter) = rust_log {
+            dict.insert("log".to_owned(), Value::from(filter));
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// A number given as a number (defaults, tests) or as a string (the environment).
+fn number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    let text = match Raw::deserialize(deserializer)? {
+        Raw::Number(n) => n.to_string(),
+        Raw::Text(text) => text,
+    };
+    text.trim()
+        .parse()
+        .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a number: {err}")))
+}
+
+fn optional_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    number(deserializer).map(Some)
+}
+
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use super::*;
 
@@ -226,7 +300,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SAASKIT_CYCLE_EVERY", "soon");
             let err = Settings::load().expect_err("must fail");
-            assert!(err.to_string().contains("SAASKIT_CYCLE_EVERY"), "{err}");
+            assert!(err.to_string().starts_with("SAASKIT_CYCLE_EVERY"), "{err}");
             Ok(())
         });
     }
@@ -242,8 +316,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SAASKIT_ROOT_KEY", "1234");
             jail.set_env("SAASKIT_MAIL_FROM", "42");
+            jail.set_env("SAASKIT_DB_MAX_CONNECTIONS", "7");
             let settings = Settings::load().expect("loads");
             assert_eq!(settings.mail_from, "42");
+            assert_eq!(settings.db_max_connections, 7);
             Ok(())
         });
     }

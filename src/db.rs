@@ -20,7 +20,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// # Errors
 /// The URL cannot be parsed, or the database cannot be reached.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, sea_orm::sqlx::Error> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, sea_orm::sqlx::Error> {
     if url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(url)?
             .journal_mode(SqliteJournalMode::Wal)

@@ -28,7 +28,11 @@ pub enum AppError {
         message: String,
     },
     #[error("the plan's limit for {metric} would be exceeded")]
-    QuotaExceeded { metric: String, limit: i64, used: i64 },
+    QuotaExceeded {
+        metric: String,
+        limit: i64,
+        used: i64,
+    },
     #[error("the subscription is not active")]
     SubscriptionInactive,
     #[error("too many attempts; try again later")]
@@ -131,9 +135,11 @@ pub fn present_errors(response: &mut Response) {
 }
 
 fn present(error: &mut ServerError) {
-    let app = error
-        .source::<AppError>()
-        .or_else(|| error.source::<SharedError>().map(|shared| shared.0.as_ref()));
+    let app = error.source::<AppError>().or_else(|| {
+        error
+            .source::<SharedError>()
+            .map(|shared| shared.0.as_ref())
+    });
     if let Some(app) = app {
         if app.is_internal() {
             tracing::error!(error = ?app, path = ?error.path, "request failed");

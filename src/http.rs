@@ -20,8 +20,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(ready));
 }
 
-async fn graphql(schema: web::Data<AppSchema>, body: web::Bytes) -> HttpResponse {
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+async fn graphql(
+    schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
             return HttpResponse::BadRequest().json(json!({
@@ -32,6 +36,10 @@ async fn graphql(schema: web::Data<AppSchema>, body: web::Bytes) -> HttpResponse
             }));
         }
     };
+    // Production keeps the schema to itself: introspection answers null.
+    if state.settings.is_production() {
+        request = request.disable_introspection();
+    }
     let mut response = schema.execute(request).await;
     present_errors(&mut response);
     HttpResponse::Ok().json(response)

@@ -178,6 +178,9 @@ mod tests {
             redact("postgres://app:s3cret@db:5432/saaskit"),
             "postgres://app@db:5432/saaskit"
         );
-        assert_eq!(redact("sqlite://saaskit.db?mode=rwc"), "sqlite://saaskit.db?mode=rwc");
+        assert_eq!(
+            redact("sqlite://saaskit.db?mode=rwc"),
+            "sqlite://saaskit.db?mode=rwc"
+        );
     }
 }

@@ -55,7 +55,11 @@ impl MigrationTrait for Migration {
                             .to(Plans::Table, Plans::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
-                    .check(Expr::col(PlanLimits::Max).gte(0).or(Expr::col(PlanLimits::Max).is_null()))
+                    .check(
+                        Expr::col(PlanLimits::Max)
+                            .gte(0)
+                            .or(Expr::col(PlanLimits::Max).is_null()),
+                    )
                     .to_owned(),
             )
             .await

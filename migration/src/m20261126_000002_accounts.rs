@@ -56,7 +56,9 @@ impl MigrationTrait for Migration {
                     .col(string_len(TeamMembers::Status, 16))
                     .col(uuid_null(TeamMembers::InvitedBy))
                     .col(string_len_null(TeamMembers::ActivationKeyHash, 64))
-                    .col(timestamp_with_time_zone_null(TeamMembers::ActivationExpiresAt))
+                    .col(timestamp_with_time_zone_null(
+                        TeamMembers::ActivationExpiresAt,
+                    ))
                     .col(timestamp_with_time_zone_null(TeamMembers::JoinedAt))
                     .col(timestamp_with_time_zone(TeamMembers::CreatedAt))
                     .col(timestamp_with_time_zone(TeamMembers::UpdatedAt))

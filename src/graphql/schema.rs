@@ -25,11 +25,7 @@ fn builder() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
 /// The schema served over HTTP, with its data loaders.
 pub fn build(state: AppState) -> AppSchema {
     let limits = DataLoader::new(PlanLimitsLoader::new(state.db.clone()), tokio::spawn);
-    let mut schema = builder().data(limits);
-    if state.settings.is_production() {
-        schema = schema.disable_introspection();
-    }
-    schema.data(state).finish()
+    builder().data(limits).data(state).finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.

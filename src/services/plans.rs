@@ -61,11 +61,27 @@ struct SeedPlan {
     limits: [SeedLimit; 3],
 }
 
-const fn limits(recordings: Option<i64>, applications: Option<i64>, members: Option<i64>) -> [SeedLimit; 3] {
+const fn limits(
+    recordings: Option<i64>,
+    applications: Option<i64>,
+    members: Option<i64>,
+) -> [SeedLimit; 3] {
     [
-        SeedLimit { metric: "recordings", max: recordings, resets_each_period: true },
-        SeedLimit { metric: "applications", max: applications, resets_each_period: false },
-        SeedLimit { metric: "members", max: members, resets_each_period: false },
+        SeedLimit {
+            metric: "recordings",
+            max: recordings,
+            resets_each_period: true,
+        },
+        SeedLimit {
+            metric: "applications",
+            max: applications,
+            resets_each_period: false,
+        },
+        SeedLimit {
+            metric: "members",
+            max: members,
+            resets_each_period: false,
+        },
     ]
 }
 
@@ -127,7 +143,10 @@ pub async fn seed_defaults<C: TransactionTrait + ConnectionTrait>(
             created_at: Set(now),
             updated_at: Set(now),
         };
-        match plans::Entity::insert(plan).exec_without_returning(&txn).await {
+        match plans::Entity::insert(plan)
+            .exec_without_returning(&txn)
+            .await
+        {
             Ok(_) => {}
             // A concurrent start seeded first; its plans stand.
             Err(err) if is_unique_violation(&err) => {

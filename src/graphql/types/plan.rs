@@ -53,7 +53,10 @@ impl Plan {
     /// What a subscriber may use, per metric.
     async fn limits(&self, ctx: &Context<'_>) -> Result<Vec<PlanLimit>> {
         let loader = ctx.data::<DataLoader<PlanLimitsLoader>>()?;
-        let limits = loader.load_one(self.0.id).await.map_err(crate::error::shared)?;
+        let limits = loader
+            .load_one(self.0.id)
+            .await
+            .map_err(crate::error::shared)?;
         Ok(limits
             .unwrap_or_default()
             .into_iter()

@@ -1,0 +1,93 @@
+//! The binary itself: start-up failures end the process with one line that says what to fix.
+
+use std::process::{Command, Output};
+
+fn saaskit(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_saaskit"));
+    command.args(args).current_dir(dir.path());
+    for var in ["DATABASE_URL", "RUST_LOG"] {
+        command.env_remove(var);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("saaskit runs")
+}
+
+fn last_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr.lines().last().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_unreachable_database_ends_start_up_with_one_clear_line() {
+    let output = saaskit(
+        &["migrate"],
+        &[(
+            "DATABASE_URL",
+            "postgres://postgres:secret@127.0.0.1:1/nothing",
+        )],
+    );
+    assert!(!output.status.success());
+    let line = last_line(&output);
+    assert!(
+        line.starts_with("error: cannot connect to the database"),
+        "{line}"
+    );
+    assert!(line.contains("DATABASE_URL"), "{line}");
+    assert!(
+        !line.contains("secret"),
+        "the password is not printed: {line}"
+    );
+}
+
+#[test]
+fn an_unopenable_sqlite_file_ends_start_up_with_one_clear_line() {
+    let output = saaskit(
+        &["serve"],
+        &[(
+            "DATABASE_URL",
+            "sqlite:///nonexistent-dir/x/saaskit.db?mode=rwc",
+        )],
+    );
+    assert!(!output.status.success());
+    assert!(last_line(&output).contains("DATABASE_URL"));
+}
+
+#[test]
+fn a_bad_setting_is_named() {
+    let output = saaskit(&["serve"], &[("SAASKIT_SESSION_TTL", "forever")]);
+    assert!(!output.status.success());
+    assert!(
+        last_line(&output).contains("SAASKIT_SESSION_TTL"),
+        "{}",
+        last_line(&output)
+    );
+
+    let output = saaskit(&["serve"], &[("DATABASE_URL", "mysql://localhost/db")]);
+    assert!(!output.status.success());
+    assert!(last_line(&output).contains("DATABASE_URL"));
+}
+
+#[test]
+fn production_refuses_to_start_without_a_root_key() {
+    let output = saaskit(
+        &["serve"],
+        &[
+            ("SAASKIT_ENV", "production"),
+            ("SAASKIT_BIND", "127.0.0.1:0"),
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(last_line(&output).contains("SAASKIT_ROOT_KEY"));
+}
+
+#[test]
+fn keygen_prints_a_usable_root_key() {
+    let output = saaskit(&["keygen"], &[]);
+    assert!(output.status.success());
+    let key = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert_eq!(key.len(), 64);
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+}

@@ -1,0 +1,62 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{error_code, spawn_app};
+
+#[tokio::test]
+async fn a_body_that_is_not_json_gets_a_graphql_error() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body("{\"query\": ")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(error_code(&body), "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn a_query_that_does_not_parse_gets_a_validation_error() {
+    let app = spawn_app().await;
+    let response = app.graphql("{ plans { code ", json!({}), None).await;
+    assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test]
+async fn an_unknown_field_gets_a_validation_error() {
+    let app = spawn_app().await;
+    let response = app.graphql("{ plans { secret } }", json!({}), None).await;
+    assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED");
+}
+
+#[tokio::test]
+async fn a_query_nested_too_deep_is_refused() {
+    let app = spawn_app().await;
+    let depth = 20;
+    let query = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(depth),
+        "} ".repeat(depth)
+    );
+    let response = app.graphql(&query, json!({}), None).await;
+    assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED");
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("too deep"), "{message}");
+}
+
+#[tokio::test]
+async fn a_database_failure_reaches_the_client_as_a_generic_error() {
+    let app = spawn_app().await;
+    app.state.db.clone().close().await.expect("the pool closes");
+    let response = app.graphql("{ plans { code } }", json!({}), None).await;
+    assert_eq!(error_code(&response), "INTERNAL_SERVER_ERROR");
+    let message = response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(message, "internal server error", "no internals leak");
+}

@@ -1,0 +1,198 @@
+//! `spawn_app()`: the real server on a free port, on a database of its own.
+//!
+//! SQLite by default (a file in a temporary directory); PostgreSQL when `TEST_DATABASE_URL`
+//! is set, with a fresh database per test that is dropped afterwards.
+
+use std::sync::Arc;
+
+use saaskit::clock::SystemClock;
+use saaskit::config::Settings;
+use saaskit::startup::Application;
+use saaskit::state::AppState;
+use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub address: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    _db: TestDatabase,
+    /// Holds the mail outbox and the SQLite file, removed when the test ends.
+    _dir: TempDir,
+}
+
+/// Starts saaskit on `127.0.0.1:0` against a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|figment| figment).await
+}
+
+/// As [`spawn_app`], with settings of the test's own merged over the test defaults.
+pub async fn spawn_app_with(
+    customize: impl FnOnce(figment::Figment) -> figment::Figment,
+) -> TestApp {
+    init_test_logging();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = TestDatabase::create(&dir).await;
+    let figment = Settings::defaults()
+        .merge(("database_url", db.url()))
+        .merge(("bind", "127.0.0.1:0"))
+        .merge(("root_key", saaskit::auth::keys::generate_hex()))
+        .merge(("mail_dir", dir.path().join("mail-outbox")))
+        .merge(("http_workers", 1))
+        .merge(("db_max_connections", 5));
+    let settings = Settings::from_figment(customize(figment)).expect("test settings");
+    let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+        .await
+        .expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        state,
+        client: reqwest::Client::new(),
+        _db: db,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// Posts a GraphQL request and returns the whole JSON response.
+    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the request is sent");
+        assert!(
+            response.status().is_success(),
+            "GraphQL answered HTTP {}",
+            response.status()
+        );
+        response.json().await.expect("a JSON response")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+}
+
+/// The first error's `extensions.code`, or a failure showing the response.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error, got {response}"))
+}
+
+/// `data`, or a failure showing the errors.
+pub fn data(response: &Value) -> &Value {
+    assert!(
+        response.get("errors").is_none(),
+        "unexpected errors: {response}"
+    );
+    &response["data"]
+}
+
+pub enum TestDatabase {
+    Sqlite {
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDatabase {
+    async fn create(dir: &TempDir) -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("saaskit_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::connect(&admin_url)
+                    .await
+                    .expect("TEST_DATABASE_URL is reachable");
+                conn.execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+                    .await
+                    .expect("a test database is created");
+                let url = with_database(&admin_url, &name);
+                TestDatabase::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                }
+            }
+            _ => TestDatabase::Sqlite {
+                url: format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+            },
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDatabase::Sqlite { url } | TestDatabase::Postgres { url, .. } => url.clone(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let TestDatabase::Postgres {
+            admin_url, name, ..
+        } = self
+        else {
+            return;
+        };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        // Drop runs inside the test's runtime, which cannot block: use a thread of our own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url).await?;
+                conn.execute(AssertSqlSafe(format!(
+                    r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                )))
+                .await
+                .map(drop)
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: test database {} was not dropped", self.url());
+        }
+    }
+}
+
+/// `postgres://user@host:5432/test?x=y` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+fn init_test_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        saaskit::telemetry::init(saaskit::config::LogFormat::Compact, "info,saaskit=debug");
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: one binary, each test against its own server and database.
+
+mod helpers;
+
+mod cli;
+mod errors;
+mod health;
+mod migrations;
+mod plans;
+mod schema;
