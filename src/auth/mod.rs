@@ -1,3 +1,10 @@
 //! Tokens and who may do what. Every token is a Biscuit signed by the root key.
 
 pub mod keys;
+pub mod password;
+pub mod principal;
+pub mod rights;
+pub mod token;
+
+pub use principal::{Caller, Principal};
+pub use rights::{Right, RightSet};

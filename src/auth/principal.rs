@@ -1,0 +1,70 @@
+//! Who is calling: the verified token of a request and the session behind it.
+
+use entity::{Role, SessionKind};
+use uuid::Uuid;
+
+use super::rights::{Right, RightSet};
+use super::token::{Rejection, VerifiedToken};
+use crate::error::AppError;
+
+/// The holder of a valid token whose session is alive.
+#[derive(Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub kind: SessionKind,
+    pub business_id: Option<Uuid>,
+    pub role: Option<Role>,
+    pub rights: RightSet,
+    pub staff: bool,
+    pub impersonator: Option<Uuid>,
+    pub token: VerifiedToken,
+}
+
+impl Principal {
+    pub fn has(&self, right: Right) -> bool {
+        self.rights.contains(right)
+    }
+
+    /// Whether the caller holds `right` over `business_id`: its own business, or any business
+    /// for a read right when the caller is staff.
+    pub fn may(&self, business_id: Uuid, right: Right) -> bool {
+        (self.business_id == Some(business_id) && self.has(right))
+            || (right.is_read() && self.has(Right::StaffRead))
+    }
+
+    /// The business the token acts in.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` for a token that acts in no business (staff outside impersonation).
+    pub fn business(&self) -> Result<Uuid, AppError> {
+        self.business_id.ok_or(AppError::Forbidden)
+    }
+}
+
+/// The caller of a request, as the HTTP layer established it.
+#[derive(Clone, Default)]
+pub enum Caller {
+    #[default]
+    Anonymous,
+    /// A token came but is not honoured (bad, expired, revoked).
+    Rejected(Rejection),
+    Authenticated(Box<Principal>),
+}
+
+impl Caller {
+    /// The principal, or `UNAUTHENTICATED`.
+    ///
+    /// # Errors
+    /// `UNAUTHENTICATED` when there is no valid token.
+    pub fn principal(&self) -> Result<&Principal, AppError> {
+        match self {
+            Caller::Authenticated(principal) => Ok(principal),
+            Caller::Anonymous | Caller::Rejected(_) => Err(AppError::Unauthenticated),
+        }
+    }
+
+    pub fn is_staff(&self) -> bool {
+        matches!(self, Caller::Authenticated(p) if p.has(Right::StaffIntrospect))
+    }
+}
