@@ -16,6 +16,8 @@ use sea_orm::{DbErr, SqlErr};
 pub enum AppError {
     #[error("authentication required")]
     Unauthenticated,
+    #[error("the e-mail or password is wrong")]
+    InvalidCredentials,
     #[error("you are not allowed to do this")]
     Forbidden,
     #[error("{message}")]
@@ -61,7 +63,7 @@ impl AppError {
     /// The `extensions.code` a client sees.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Unauthenticated | Self::InvalidCredentials => "UNAUTHENTICATED",
             Self::Forbidden => "FORBIDDEN",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::NotFound { .. } => "NOT_FOUND",

@@ -65,15 +65,12 @@ impl Right {
         Right::ALL.into_iter().find(|right| right.as_str() == text)
     }
 
-    /// Rights that only read, which staff hold over every business.
+    /// Rights that only read, which staff hold over every business. Reading the API key is
+    /// not among them: the key records usage.
     pub const fn is_read(self) -> bool {
         matches!(
             self,
-            Right::BusinessRead
-                | Right::TeamRead
-                | Right::BillingRead
-                | Right::UsageRead
-                | Right::ApiKeyRead
+            Right::BusinessRead | Right::TeamRead | Right::BillingRead | Right::UsageRead
         )
     }
 

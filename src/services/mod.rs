@@ -1,4 +1,14 @@
 //! The business rules. Services know nothing of GraphQL: they take a connection (the pool or a
 //! transaction), typed input, and return models or an [`AppError`](crate::AppError).
 
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
+pub mod billing;
+pub mod businesses;
+pub mod impersonation;
+pub mod plan_admin;
 pub mod plans;
+pub mod sessions;
+pub mod throttle;
+pub mod validate;

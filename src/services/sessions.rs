@@ -1,0 +1,137 @@
+//! Sessions: the rows that tokens point at. A token is honoured while its session is neither
+//! revoked nor expired and its user is active.
+
+use biscuit_auth::KeyPair;
+use chrono::{DateTime, Utc};
+use entity::{Role, SessionKind, sessions, users};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
+use uuid::Uuid;
+
+use crate::auth::rights::{self, RightSet};
+use crate::auth::token::{self, Claims};
+use crate::error::AppError;
+
+/// What a new session is for.
+pub struct NewSession {
+    pub user_id: Uuid,
+    pub kind: SessionKind,
+    pub business: Option<(Uuid, Role)>,
+    pub rights: RightSet,
+    pub staff: bool,
+    pub impersonator: Option<Uuid>,
+    pub reason: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl NewSession {
+    /// A login of `user`, acting in `business` with `role` when given.
+    pub fn login(user: &users::Model, business: Option<(Uuid, Role)>, expires_at: DateTime<Utc>) -> Self {
+        let mut rights = business.map_or_else(RightSet::default, |(_, role)| rights::for_role(role));
+        if user.is_staff {
+            rights = rights.union(rights::STAFF);
+        }
+        NewSession {
+            user_id: user.id,
+            kind: SessionKind::Login,
+            business,
+            rights,
+            staff: user.is_staff,
+            impersonator: None,
+            reason: None,
+            expires_at: Some(expires_at),
+        }
+    }
+}
+
+/// A session and the token that carries it.
+pub struct Issued {
+    pub token: String,
+    pub claims: Claims,
+}
+
+/// Writes the session row and mints its token.
+///
+/// # Errors
+/// Database errors; the partial unique index refuses a second live API key of a business.
+pub async fn open<C: ConnectionTrait>(
+    db: &C,
+    root: &KeyPair,
+    new: NewSession,
+    now: DateTime<Utc>,
+) -> Result<Issued, AppError> {
+    let id = Uuid::now_v7();
+    sessions::Entity::insert(sessions::ActiveModel {
+        id: Set(id),
+        user_id: Set(new.user_id),
+        business_id: Set(new.business.map(|(business, _)| business)),
+        kind: Set(new.kind),
+        expires_at: Set(new.expires_at),
+        revoked_at: Set(None),
+        impersonator_id: Set(new.impersonator),
+        reason: Set(new.reason),
+        created_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    let claims = Claims {
+        user_id: new.user_id,
+        session_id: id,
+        business_id: new.business.map(|(business, _)| business),
+        role: new.business.map(|(_, role)| role),
+        rights: new.rights,
+        staff: new.staff,
+        impersonator: new.impersonator,
+        expires_at: new.expires_at,
+    };
+    let token = token::mint(root, &claims)?;
+    Ok(Issued { token, claims })
+}
+
+/// The kind of session `id` when it is alive at `now` and its user is active; `None` otherwise.
+pub async fn alive<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<sessions::Model>, AppError> {
+    let found = sessions::Entity::find_by_id(id)
+        .find_also_related(users::Entity)
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(session, user)| {
+        let user_active = user.is_some_and(|u| u.is_active);
+        let unexpired = session.expires_at.is_none_or(|at| at > now);
+        (user_active && unexpired && session.revoked_at.is_none()).then_some(session)
+    }))
+}
+
+/// Revokes one session; revoking twice is harmless.
+pub async fn revoke<C: ConnectionTrait>(db: &C, id: Uuid, now: DateTime<Utc>) -> Result<(), AppError> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes every login session of `user_id` but `except`; returns how many.
+pub async fn revoke_logins<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    except: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<u64, AppError> {
+    let mut update = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::Kind.eq(SessionKind::Login))
+        .filter(sessions::Column::RevokedAt.is_null());
+    if let Some(keep) = except {
+        update = update.filter(sessions::Column::Id.ne(keep));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}
