@@ -23,4 +23,21 @@ pub enum Command {
     Schema,
     /// Print a new root key for SAASKIT_ROOT_KEY.
     Keygen,
+    /// Manage staff users.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Create a staff user (or make an existing user staff).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The password; read from standard input when omitted (keeps it out of shell history).
+        #[arg(long)]
+        password: Option<String>,
+    },
 }

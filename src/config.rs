@@ -67,6 +67,10 @@ pub struct Settings {
     /// `SAASKIT_HTTP_WORKERS`: HTTP worker threads; unset means one per core.
     #[serde(default, deserialize_with = "optional_number")]
     pub http_workers: Option<usize>,
+    /// `SAASKIT_TRUST_FORWARDED_FOR`: take the client's address from `X-Forwarded-For` (only
+    /// behind a proxy that sets it; otherwise clients could pick their own address).
+    #[serde(deserialize_with = "flag")]
+    pub trust_forwarded_for: bool,
     /// `SAASKIT_DB_MAX_CONNECTIONS`: size of the database pool.
     #[serde(deserialize_with = "number")]
     pub db_max_connections: u32,
@@ -86,6 +90,7 @@ struct Defaults {
     env: Environment,
     log_format: LogFormat,
     log: &'static str,
+    trust_forwarded_for: bool,
     db_max_connections: u32,
 }
 
@@ -101,6 +106,7 @@ const DEFAULTS: Defaults = Defaults {
     env: Environment::Development,
     log_format: LogFormat::Compact,
     log: "info,sqlx=warn,sea_orm=warn",
+    trust_forwarded_for: false,
     db_max_connections: 10,
 };
 
@@ -184,6 +190,12 @@ impl Settings {
         if self.db_max_connections == 0 {
             return Err(invalid("SAASKIT_DB_MAX_CONNECTIONS", "must be at least 1"));
         }
+        if self.bootstrap_staff_email.is_some() != self.bootstrap_staff_password.is_some() {
+            return Err(invalid(
+                "SAASKIT_BOOTSTRAP_STAFF_EMAIL",
+                "set it together with SAASKIT_BOOTSTRAP_STAFF_PASSWORD, or neither",
+            ));
+        }
         if self.http_workers == Some(0) {
             return Err(invalid("SAASKIT_HTTP_WORKERS", "must be at least 1"));
         }
@@ -261,6 +273,26 @@ where
     text.trim()
         .parse()
         .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a number: {err}")))
+}
+
+/// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
+fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Bool(bool),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Bool(value) => Ok(value),
+        Raw::Text(text) => match text.trim().to_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(serde::de::Error::custom(format!(
+                "{text:?} is not true or false"
+            ))),
+        },
+    }
 }
 
 fn optional_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>

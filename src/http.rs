@@ -1,11 +1,14 @@
 //! The HTTP routes: GraphQL, GraphiQL, and the health probes.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
 use serde_json::json;
 
-use crate::error::present_errors;
-use crate::graphql::AppSchema;
+use crate::auth::authenticate::authenticate;
+use crate::error::{AppError, present_errors};
+use crate::graphql::context::ClientAddr;
+use crate::graphql::{AppSchema, operations};
 use crate::state::AppState;
 
 /// Largest GraphQL request body accepted.
@@ -23,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn graphql(
     schema: web::Data<AppSchema>,
     state: web::Data<AppState>,
+    http: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
     let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
@@ -36,18 +40,56 @@ async fn graphql(
             }));
         }
     };
-    // Production keeps the schema to itself: introspection answers null.
-    if state.settings.is_production() {
+    let operations = operations::root_fields(&request.query, request.operation_name.as_deref());
+    let caller = match authenticate(&state, authorization(&http), &operations).await {
+        Ok(caller) => caller,
+        Err(err) => return refuse(err),
+    };
+    // Production keeps the schema to itself but for staff: introspection answers null.
+    if state.settings.is_production() && !caller.is_staff() {
         request = request.disable_introspection();
     }
+    let request = request.data(caller).data(client_addr(&state, &http));
     let mut response = schema.execute(request).await;
     present_errors(&mut response);
     HttpResponse::Ok().json(response)
 }
 
-async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
+fn authorization(http: &HttpRequest) -> Option<&str> {
+    http.headers()
+        .get(AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or(""))
+}
+
+/// The client's address: the TCP peer, or the first `X-Forwarded-For`/`Forwarded` hop when
+/// saaskit is told it runs behind a proxy that sets them.
+fn client_addr(state: &AppState, http: &HttpRequest) -> ClientAddr {
+    let addr = if state.settings.trust_forwarded_for {
+        http.connection_info()
+            .realip_remote_addr()
+            .map(str::to_owned)
+    } else {
+        http.peer_addr().map(|addr| addr.ip().to_string())
+    };
+    ClientAddr(addr.unwrap_or_else(|| "unknown".to_owned()))
+}
+
+/// A whole request refused before execution (a token whose own checks forbid it).
+fn refuse(err: AppError) -> HttpResponse {
+    let mut response = async_graphql::Response::from_errors(vec![
+        async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default()),
+    ]);
+    present_errors(&mut response);
+    HttpResponse::Ok().json(response)
+}
+
+async fn graphiql(state: web::Data<AppState>, http: HttpRequest) -> HttpResponse {
     if state.settings.is_production() {
-        return HttpResponse::NotFound().finish();
+        // Open to staff only: a staff token in the Authorization header.
+        let caller = authenticate(&state, authorization(&http), &[]).await;
+        if !matches!(caller, Ok(ref caller) if caller.is_staff()) {
+            return HttpResponse::NotFound().finish();
+        }
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

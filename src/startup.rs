@@ -39,6 +39,9 @@ impl Application {
             .await
             .context("cannot seed the default plans")?;
         let root_key = auth::keys::load(&settings)?;
+        bootstrap_staff(&db, &settings, clock.now()).await?;
+        // The dummy hash that keeps unknown e-mails as slow as wrong passwords.
+        tokio::task::spawn_blocking(auth::password::warm_up);
         let state = AppState {
             db,
             clock,
@@ -127,6 +130,27 @@ async fn shutdown_signal() {
     }
 }
 
+/// Ensures the staff user named by `SAASKIT_BOOTSTRAP_STAFF_EMAIL`/`_PASSWORD` exists.
+async fn bootstrap_staff(
+    db: &DatabaseConnection,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (
+        &settings.bootstrap_staff_email,
+        &settings.bootstrap_staff_password,
+    ) else {
+        return Ok(());
+    };
+    let created = services::accounts::ensure_staff(db, email, password.clone(), now)
+        .await
+        .map_err(|err| anyhow::anyhow!("SAASKIT_BOOTSTRAP_STAFF_EMAIL/PASSWORD: {err}"))?;
+    if created {
+        tracing::info!(email = %email, "created the bootstrap staff user");
+    }
+    Ok(())
+}
+
 /// Connects and applies pending migrations (`saaskit migrate`).
 ///
 /// # Errors
@@ -135,7 +159,11 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     connect_and_migrate(settings).await.map(drop)
 }
 
-async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+/// Opens the pool and applies pending migrations.
+///
+/// # Errors
+/// As [`Application::build`].
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url.expose_secret();
     let db = db::connect(url, settings.db_max_connections)
         .await

@@ -15,3 +15,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub root_key: Arc<KeyPair>,
 }
+
+impl AppState {
+    /// How long a login session lives.
+    pub fn session_ttl(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std(self.settings.session_ttl).unwrap_or(chrono::TimeDelta::MAX)
+    }
+}

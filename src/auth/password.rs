@@ -110,8 +110,16 @@ mod tests {
     async fn a_hash_verifies_its_password_only() {
         let hash = hash("correct horse".into()).await.expect("hashes");
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify("correct horse".into(), Some(hash.clone())).await.expect("verifies"));
-        assert!(!verify("wrong horse".into(), Some(hash)).await.expect("verifies"));
+        assert!(
+            verify("correct horse".into(), Some(hash.clone()))
+                .await
+                .expect("verifies")
+        );
+        assert!(
+            !verify("wrong horse".into(), Some(hash))
+                .await
+                .expect("verifies")
+        );
         assert!(!verify("anything".into(), None).await.expect("verifies"));
     }
 

@@ -107,7 +107,9 @@ impl RightSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Right> {
-        Right::ALL.into_iter().filter(move |right| self.contains(*right))
+        Right::ALL
+            .into_iter()
+            .filter(move |right| self.contains(*right))
     }
 }
 
@@ -163,8 +165,14 @@ mod tests {
         let has = |role, right| for_role(role).contains(right);
         assert!(has(Role::Owner, Right::ApiKeyManage) && has(Role::Admin, Right::TeamManage));
         assert!(has(Role::Member, Right::BillingRead) && !has(Role::Member, Right::TeamManage));
-        assert!(!has(Role::Owner, Right::UsageRecord), "only the SDK records usage");
-        assert_eq!(for_role(Role::Sdk).iter().collect::<Vec<_>>(), [Right::UsageRead, Right::UsageRecord]);
+        assert!(
+            !has(Role::Owner, Right::UsageRecord),
+            "only the SDK records usage"
+        );
+        assert_eq!(
+            for_role(Role::Sdk).iter().collect::<Vec<_>>(),
+            [Right::UsageRead, Right::UsageRecord]
+        );
         assert!(!for_role(Role::Owner).iter().any(|r| STAFF.contains(r)));
     }
 

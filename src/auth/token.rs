@@ -39,6 +39,8 @@ pub enum Rejection {
     Invalid,
     #[error("the token has expired")]
     Expired,
+    #[error("the session has ended")]
+    Revoked,
     /// A check the holder added refuses this operation.
     #[error("the token does not allow {0}")]
     NotAllowed(String),
@@ -111,7 +113,11 @@ pub fn verify(
     let mut claims = None;
     // A request with no root field (it will fail validation) is still checked once.
     let none = [String::new()];
-    let operations = if operations.is_empty() { &none[..] } else { operations };
+    let operations = if operations.is_empty() {
+        &none[..]
+    } else {
+        operations
+    };
     for operation in operations {
         let mut authorizer = verified.authorize(operation, &[], now)?;
         if claims.is_none() {
@@ -134,8 +140,8 @@ impl VerifiedToken {
         now: DateTime<Utc>,
     ) -> Result<Authorizer, Rejection> {
         let now = SystemTime::from(now);
-        let mut builder = authorizer!("time({now}); operation({operation}); allow if true;")
-            .set_limits(limits());
+        let mut builder =
+            authorizer!("time({now}); operation({operation}); allow if true;").set_limits(limits());
         for (name, value) in facts {
             let fact = biscuit_auth::builder::fact(name, &[biscuit_auth::builder::string(value)]);
             builder = builder.fact(fact).map_err(|_| Rejection::Invalid)?;
@@ -242,7 +248,13 @@ mod tests {
         let claims = claims(Some(now + TimeDelta::hours(1)));
         let token = mint(&root, &claims).expect("mints");
         let (read, _) = verify(root.public(), &token, &ops(&["me"]), now).expect("verifies");
-        assert_eq!(read, Claims { expires_at: None, ..claims });
+        assert_eq!(
+            read,
+            Claims {
+                expires_at: None,
+                ..claims
+            }
+        );
     }
 
     #[test]
@@ -278,15 +290,20 @@ mod tests {
         let token = mint(&root, &claims(None)).expect("mints");
         let biscuit = Biscuit::from_base64(&token, root.public()).expect("parses");
         let narrowed = biscuit
-            .append(block!(r#"check if operation("me"); right("staff:read"); staff(true);"#))
+            .append(block!(
+                r#"check if operation("me"); right("staff:read"); staff(true);"#
+            ))
             .expect("attenuates")
             .to_base64()
             .expect("serializes");
         let (claims, _) = verify(root.public(), &narrowed, &ops(&["me"]), now).expect("me");
-        assert!(!claims.rights.contains(Right::StaffRead), "appended facts grant nothing");
+        assert!(
+            !claims.rights.contains(Right::StaffRead),
+            "appended facts grant nothing"
+        );
         assert!(!claims.staff);
-        let err = verify(root.public(), &narrowed, &ops(&["me", "business"]), now)
-            .expect_err("only me");
+        let err =
+            verify(root.public(), &narrowed, &ops(&["me", "business"]), now).expect_err("only me");
         assert_eq!(err, Rejection::NotAllowed("business".into()));
     }
 }

@@ -61,7 +61,13 @@ pub async fn signup(
     users::Entity::insert(users::ActiveModel::from(owner.clone()))
         .exec_without_returning(&txn)
         .await
-        .map_err(|err| if is_unique_violation(&err) { email_taken() } else { err.into() })?;
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                email_taken()
+            } else {
+                err.into()
+            }
+        })?;
     add_member(&txn, business_id, owner.id, Role::Owner, now).await?;
     api_keys::create_bot(&txn, root, business_id, now).await?;
     billing::start(&txn, business_id, now).await?;
@@ -133,7 +139,10 @@ pub(crate) async fn add_member<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn find_by_email<C: ConnectionTrait>(db: &C, email: &str) -> Result<Option<users::Model>, AppError> {
+async fn find_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<users::Model>, AppError> {
     Ok(users::Entity::find()
         .filter(users::Column::Email.eq(email))
         .one(db)
@@ -228,7 +237,13 @@ pub async fn switch_business(
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let membership = choose_membership(db, user.id, Some(business_id)).await?;
-    sessions::open(db, root, NewSession::login(&user, membership, now + session_ttl), now).await
+    sessions::open(
+        db,
+        root,
+        NewSession::login(&user, membership, now + session_ttl),
+        now,
+    )
+    .await
 }
 
 fn require_login(principal: &Principal) -> Result<(), AppError> {
@@ -243,7 +258,11 @@ fn require_login(principal: &Principal) -> Result<(), AppError> {
 ///
 /// # Errors
 /// `FORBIDDEN` for an API key.
-pub async fn logout<C: ConnectionTrait>(db: &C, principal: &Principal, now: DateTime<Utc>) -> Result<(), AppError> {
+pub async fn logout<C: ConnectionTrait>(
+    db: &C,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     if principal.kind == SessionKind::ApiKey {
         return Err(AppError::Forbidden);
     }
@@ -260,7 +279,9 @@ pub async fn logout_everywhere<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     require_login(principal)?;
-    sessions::revoke_logins(db, principal.user_id, None, now).await.map(drop)
+    sessions::revoke_logins(db, principal.user_id, None, now)
+        .await
+        .map(drop)
 }
 
 /// Sets a new password after checking the current one; every other login session of the user
@@ -282,7 +303,10 @@ pub async fn change_password(
         .await?
         .ok_or(AppError::Unauthenticated)?;
     if !password::verify(current, user.password_hash.clone()).await? {
-        return Err(AppError::bad_input("currentPassword", "the current password is wrong"));
+        return Err(AppError::bad_input(
+            "currentPassword",
+            "the current password is wrong",
+        ));
     }
     let hash = password::hash(new).await?;
     let txn = db.begin().await?;
@@ -311,7 +335,10 @@ pub async fn ensure_staff(
     let email = validate::email(email, "email")?;
     if let Some(user) = find_by_email(db, &email).await? {
         if user.is_bot {
-            return Err(AppError::bad_input("email", "that address belongs to an SDK bot"));
+            return Err(AppError::bad_input(
+                "email",
+                "that address belongs to an SDK bot",
+            ));
         }
         users::Entity::update_many()
             .col_expr(users::Column::IsStaff, Expr::value(true))
@@ -326,7 +353,10 @@ pub async fn ensure_staff(
     let hash = password::hash(password).await?;
     let mut user = new_user(email, Some("Staff".to_owned()), Some(hash), false, now);
     user.is_staff = true;
-    match users::Entity::insert(users::ActiveModel::from(user)).exec_without_returning(db).await {
+    match users::Entity::insert(users::ActiveModel::from(user))
+        .exec_without_returning(db)
+        .await
+    {
         Ok(_) => Ok(true),
         // Another replica created it at the same moment.
         Err(err) if is_unique_violation(&err) => Ok(false),

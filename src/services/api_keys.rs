@@ -8,14 +8,13 @@ use biscuit_auth::KeyPair;
 use chrono::{DateTime, Utc};
 use entity::{Role, SessionKind, team_members, users};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::accounts::{add_member, new_user};
-use super::sessions::{self, NewSession};
 use super::audit;
+use super::sessions::{self, NewSession};
 use crate::auth::rights;
 use crate::auth::token::{self, Claims};
 use crate::error::{AppError, is_unique_violation};
@@ -50,7 +49,10 @@ fn key_session(bot_id: Uuid, business_id: Uuid) -> NewSession {
     }
 }
 
-async fn live_key<C: ConnectionTrait>(db: &C, business_id: Uuid) -> Result<entity::sessions::Model, AppError> {
+async fn live_key<C: ConnectionTrait>(
+    db: &C,
+    business_id: Uuid,
+) -> Result<entity::sessions::Model, AppError> {
     entity::sessions::Entity::find()
         .filter(entity::sessions::Column::BusinessId.eq(business_id))
         .filter(entity::sessions::Column::Kind.eq(SessionKind::ApiKey))
@@ -64,7 +66,11 @@ async fn live_key<C: ConnectionTrait>(db: &C, business_id: Uuid) -> Result<entit
 ///
 /// # Errors
 /// `NOT_FOUND` when the business has no live key.
-pub async fn current<C: ConnectionTrait>(db: &C, root: &KeyPair, business_id: Uuid) -> Result<String, AppError> {
+pub async fn current<C: ConnectionTrait>(
+    db: &C,
+    root: &KeyPair,
+    business_id: Uuid,
+) -> Result<String, AppError> {
     let session = live_key(db, business_id).await?;
     let claims = Claims {
         user_id: session.user_id,
@@ -102,9 +108,10 @@ pub async fn rotate(
     let issued = sessions::open(&txn, root, key_session(bot, business_id), now)
         .await
         .map_err(|err| match err {
-            AppError::Database(db_err) if is_unique_violation(&db_err) => {
-                AppError::Conflict { field: None, message: "the key was rotated concurrently".into() }
-            }
+            AppError::Database(db_err) if is_unique_violation(&db_err) => AppError::Conflict {
+                field: None,
+                message: "the key was rotated concurrently".into(),
+            },
             other => other,
         })?;
     audit::record(

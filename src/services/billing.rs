@@ -12,12 +12,21 @@ use crate::error::AppError;
 /// The end of `periods` billing periods of `count` `unit`s from `anchor`. Months are calendar
 /// months counted from the anchor, so a subscription started on Jan 31 ends its periods on
 /// Feb 28 (or 29), Mar 31, Apr 30, …
-pub fn period_end(anchor: DateTime<Utc>, periods: u32, count: u32, unit: PeriodUnit) -> DateTime<Utc> {
+pub fn period_end(
+    anchor: DateTime<Utc>,
+    periods: u32,
+    count: u32,
+    unit: PeriodUnit,
+) -> DateTime<Utc> {
     let n = periods.saturating_mul(count);
     let far = DateTime::<Utc>::MAX_UTC;
     match unit {
-        PeriodUnit::Day => anchor.checked_add_signed(TimeDelta::days(n.into())).unwrap_or(far),
-        PeriodUnit::Week => anchor.checked_add_signed(TimeDelta::weeks(n.into())).unwrap_or(far),
+        PeriodUnit::Day => anchor
+            .checked_add_signed(TimeDelta::days(n.into()))
+            .unwrap_or(far),
+        PeriodUnit::Week => anchor
+            .checked_add_signed(TimeDelta::weeks(n.into()))
+            .unwrap_or(far),
         PeriodUnit::Month => anchor.checked_add_months(Months::new(n)).unwrap_or(far),
         PeriodUnit::Year => anchor
             .checked_add_months(Months::new(n.saturating_mul(12)))
@@ -177,7 +186,9 @@ mod tests {
     use super::*;
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).single().expect("a date")
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0)
+            .single()
+            .expect("a date")
     }
 
     #[test]
@@ -185,7 +196,10 @@ mod tests {
         let jan31 = at(2027, 1, 31);
         assert_eq!(period_end(jan31, 1, 1, PeriodUnit::Month), at(2027, 2, 28));
         assert_eq!(period_end(jan31, 2, 1, PeriodUnit::Month), at(2027, 3, 31));
-        assert_eq!(period_end(at(2028, 1, 31), 1, 1, PeriodUnit::Month), at(2028, 2, 29));
+        assert_eq!(
+            period_end(at(2028, 1, 31), 1, 1, PeriodUnit::Month),
+            at(2028, 2, 29)
+        );
         assert_eq!(period_end(jan31, 1, 1, PeriodUnit::Year), at(2028, 1, 31));
         assert_eq!(period_end(jan31, 3, 2, PeriodUnit::Week), at(2027, 3, 14));
         assert_eq!(period_end(jan31, 1, 10, PeriodUnit::Day), at(2027, 2, 10));

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{MemberStatus, Role, businesses, team_members, users};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -103,7 +103,13 @@ pub async fn search<C: ConnectionTrait>(
             .to_owned();
         query = query.filter(
             Condition::any()
-                .add(Expr::expr(Func::lower(Expr::col((businesses::Entity, businesses::Column::Name)))).like(like(&pattern)))
+                .add(
+                    Expr::expr(Func::lower(Expr::col((
+                        businesses::Entity,
+                        businesses::Column::Name,
+                    ))))
+                    .like(like(&pattern)),
+                )
                 .add(businesses::Column::Id.in_subquery(by_member)),
         );
     }
@@ -115,5 +121,7 @@ fn like(pattern: &str) -> sea_orm::sea_query::LikeExpr {
 }
 
 fn escape_like(term: &str) -> String {
-    term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    term.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

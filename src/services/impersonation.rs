@@ -3,7 +3,10 @@
 use biscuit_auth::KeyPair;
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{MemberStatus, Role, SessionKind, team_members};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::sessions::{self, Issued, NewSession};
@@ -31,10 +34,16 @@ pub async fn start(
 ) -> Result<Issued, AppError> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(AppError::bad_input("reason", "say why you need to act in this business"));
+        return Err(AppError::bad_input(
+            "reason",
+            "say why you need to act in this business",
+        ));
     }
     if reason.chars().count() > MAX_REASON {
-        return Err(AppError::bad_input("reason", format!("at most {MAX_REASON} characters")));
+        return Err(AppError::bad_input(
+            "reason",
+            format!("at most {MAX_REASON} characters"),
+        ));
     }
     let business = businesses::get(db, business_id).await?;
     let owner = team_members::Entity::find()
@@ -44,7 +53,9 @@ pub async fn start(
         .order_by_asc(team_members::Column::JoinedAt)
         .one(db)
         .await?
-        .ok_or(AppError::NotFound { what: "business owner" })?;
+        .ok_or(AppError::NotFound {
+            what: "business owner",
+        })?;
     let role = if write { Role::Admin } else { Role::Member };
     let session = NewSession {
         user_id: owner.user_id,

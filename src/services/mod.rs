@@ -7,6 +7,7 @@ pub mod audit;
 pub mod billing;
 pub mod businesses;
 pub mod impersonation;
+pub mod lookup;
 pub mod plan_admin;
 pub mod plans;
 pub mod sessions;

@@ -60,9 +60,9 @@ fn slug(raw: &str, field: &str, extra: &[char]) -> Result<String, AppError> {
     let ok = !value.is_empty()
         && value.len() <= 64
         && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || extra.contains(&c));
+        && value.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || extra.contains(&c)
+        });
     if ok {
         Ok(value)
     } else {
@@ -86,13 +86,22 @@ fn check_limits(limits: Vec<LimitInput>) -> Result<Vec<LimitInput>, AppError> {
     for limit in limits {
         let metric = slug(&limit.metric, "limits", &['_'])?;
         if !seen.insert(metric.clone()) {
-            return Err(AppError::bad_input("limits", format!("{metric} is listed twice")));
+            return Err(AppError::bad_input(
+                "limits",
+                format!("{metric} is listed twice"),
+            ));
         }
         if limit.max.is_some_and(|max| max < 0) {
-            return Err(AppError::bad_input("limits", format!("the limit of {metric} must not be negative")));
+            return Err(AppError::bad_input(
+                "limits",
+                format!("the limit of {metric} must not be negative"),
+            ));
         }
         if metric == "members" && limit.resets_each_period {
-            return Err(AppError::bad_input("limits", "members (seats) do not reset each period"));
+            return Err(AppError::bad_input(
+                "limits",
+                "members (seats) do not reset each period",
+            ));
         }
         checked.push(LimitInput { metric, ..limit });
     }
@@ -100,10 +109,15 @@ fn check_limits(limits: Vec<LimitInput>) -> Result<Vec<LimitInput>, AppError> {
 }
 
 fn optional_text(raw: Option<String>) -> Option<String> {
-    raw.map(|text| text.trim().to_owned()).filter(|text| !text.is_empty())
+    raw.map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
 }
 
-async fn write_limits<C: sea_orm::ConnectionTrait>(db: &C, plan_id: Uuid, limits: Vec<LimitInput>) -> Result<(), AppError> {
+async fn write_limits<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    plan_id: Uuid,
+    limits: Vec<LimitInput>,
+) -> Result<(), AppError> {
     plan_limits::Entity::delete_many()
         .filter(plan_limits::Column::PlanId.eq(plan_id))
         .exec(db)
@@ -122,7 +136,10 @@ async fn write_limits<C: sea_orm::ConnectionTrait>(db: &C, plan_id: Uuid, limits
     Ok(())
 }
 
-async fn clear_default<C: sea_orm::ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<(), AppError> {
+async fn clear_default<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     plans::Entity::update_many()
         .col_expr(plans::Column::IsDefault, Expr::value(false))
         .col_expr(plans::Column::UpdatedAt, Expr::value(now))
@@ -134,16 +151,27 @@ async fn clear_default<C: sea_orm::ConnectionTrait>(db: &C, now: DateTime<Utc>) 
 
 /// # Errors
 /// `BAD_USER_INPUT` naming the field; `CONFLICT` on `code` when it is taken.
-pub async fn create(db: &DatabaseConnection, actor: Uuid, input: CreatePlan, now: DateTime<Utc>) -> Result<plans::Model, AppError> {
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    input: CreatePlan,
+    now: DateTime<Utc>,
+) -> Result<plans::Model, AppError> {
     let code = slug(&input.code, "code", &[])?;
     let name = super::validate::name(&input.name, "name")?;
     check_price(input.price_cents)?;
     let currency = input.currency.trim().to_uppercase();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(AppError::bad_input("currency", "use a three-letter ISO 4217 code, e.g. USD"));
+        return Err(AppError::bad_input(
+            "currency",
+            "use a three-letter ISO 4217 code, e.g. USD",
+        ));
     }
     if !(1..=MAX_PERIOD_COUNT).contains(&input.period_count) {
-        return Err(AppError::bad_input("period", format!("count must be between 1 and {MAX_PERIOD_COUNT}")));
+        return Err(AppError::bad_input(
+            "period",
+            format!("count must be between 1 and {MAX_PERIOD_COUNT}"),
+        ));
     }
     let limits = check_limits(input.limits)?;
     let plan = plans::Model {
@@ -182,12 +210,21 @@ pub async fn create(db: &DatabaseConnection, actor: Uuid, input: CreatePlan, now
 }
 
 async fn find(db: &impl sea_orm::ConnectionTrait, id: Uuid) -> Result<plans::Model, AppError> {
-    plans::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound { what: "plan" })
+    plans::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound { what: "plan" })
 }
 
 /// # Errors
 /// `NOT_FOUND`; `BAD_USER_INPUT` naming the field, e.g. un-defaulting the default plan.
-pub async fn update(db: &DatabaseConnection, actor: Uuid, id: Uuid, input: UpdatePlan, now: DateTime<Utc>) -> Result<plans::Model, AppError> {
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    id: Uuid,
+    input: UpdatePlan,
+    now: DateTime<Utc>,
+) -> Result<plans::Model, AppError> {
     let txn = db.begin().await?;
     let plan = find(&txn, id).await?;
     let mut active: plans::ActiveModel = plan.clone().into();
@@ -207,13 +244,19 @@ pub async fn update(db: &DatabaseConnection, actor: Uuid, id: Uuid, input: Updat
     match input.is_default {
         Some(true) if !plan.is_default => {
             if plan.archived_at.is_some() {
-                return Err(AppError::bad_input("isDefault", "an archived plan cannot be the default"));
+                return Err(AppError::bad_input(
+                    "isDefault",
+                    "an archived plan cannot be the default",
+                ));
             }
             clear_default(&txn, now).await?;
             active.is_default = Set(true);
         }
         Some(false) if plan.is_default => {
-            return Err(AppError::bad_input("isDefault", "make another plan the default instead"));
+            return Err(AppError::bad_input(
+                "isDefault",
+                "make another plan the default instead",
+            ));
         }
         _ => {}
     }
@@ -231,10 +274,18 @@ pub async fn update(db: &DatabaseConnection, actor: Uuid, id: Uuid, input: Updat
 ///
 /// # Errors
 /// `NOT_FOUND`; `BAD_USER_INPUT` for the default plan.
-pub async fn archive(db: &DatabaseConnection, actor: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<plans::Model, AppError> {
+pub async fn archive(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<plans::Model, AppError> {
     let plan = find(db, id).await?;
     if plan.is_default {
-        return Err(AppError::bad_input("id", "make another plan the default before archiving this one"));
+        return Err(AppError::bad_input(
+            "id",
+            "make another plan the default before archiving this one",
+        ));
     }
     if plan.archived_at.is_some() {
         return Ok(plan);
@@ -249,7 +300,13 @@ pub async fn archive(db: &DatabaseConnection, actor: Uuid, id: Uuid, now: DateTi
     Ok(archived)
 }
 
-async fn audit_plan<C: sea_orm::ConnectionTrait>(db: &C, actor: Uuid, action: &str, plan: &plans::Model, now: DateTime<Utc>) -> Result<(), AppError> {
+async fn audit_plan<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    actor: Uuid,
+    action: &str,
+    plan: &plans::Model,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     audit::record(
         db,
         audit::Entry {

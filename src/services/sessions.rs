@@ -5,9 +5,7 @@ use biscuit_auth::KeyPair;
 use chrono::{DateTime, Utc};
 use entity::{Role, SessionKind, sessions, users};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::auth::rights::{self, RightSet};
@@ -28,8 +26,13 @@ pub struct NewSession {
 
 impl NewSession {
     /// A login of `user`, acting in `business` with `role` when given.
-    pub fn login(user: &users::Model, business: Option<(Uuid, Role)>, expires_at: DateTime<Utc>) -> Self {
-        let mut rights = business.map_or_else(RightSet::default, |(_, role)| rights::for_role(role));
+    pub fn login(
+        user: &users::Model,
+        business: Option<(Uuid, Role)>,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        let mut rights =
+            business.map_or_else(RightSet::default, |(_, role)| rights::for_role(role));
         if user.is_staff {
             rights = rights.union(rights::STAFF);
         }
@@ -108,7 +111,11 @@ pub async fn alive<C: ConnectionTrait>(
 }
 
 /// Revokes one session; revoking twice is harmless.
-pub async fn revoke<C: ConnectionTrait>(db: &C, id: Uuid, now: DateTime<Utc>) -> Result<(), AppError> {
+pub async fn revoke<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .filter(sessions::Column::Id.eq(id))

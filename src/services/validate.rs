@@ -80,12 +80,25 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(email("  Ada@Example.COM ", "email").expect("valid"), "ada@example.com");
+        assert_eq!(
+            email("  Ada@Example.COM ", "email").expect("valid"),
+            "ada@example.com"
+        );
     }
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@@x.com", "ada@-x.com", "ada@x..com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@@x.com",
+            "ada@-x.com",
+            "ada@x..com",
+        ] {
             assert!(email(bad, "email").is_err(), "{bad:?}");
         }
     }

@@ -1,8 +1,8 @@
 use async_graphql::{Context, Object, Result};
 
+use crate::graphql::context::ContextExt;
 use crate::graphql::types::Plan;
 use crate::services;
-use crate::state::AppState;
 
 #[derive(Default)]
 pub struct PlansQuery;
@@ -11,7 +11,7 @@ pub struct PlansQuery;
 impl PlansQuery {
     /// The plans on offer: public and not archived, cheapest first. Needs no token.
     async fn plans(&self, ctx: &Context<'_>) -> Result<Vec<Plan>> {
-        let state = ctx.data::<AppState>()?;
+        let state = ctx.state()?;
         let plans = services::plans::list_public(&state.db).await?;
         Ok(plans.into_iter().map(Plan::from).collect())
     }

@@ -1,9 +1,8 @@
-use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use entity::{plan_limits, plans};
 
-use super::graphql_int;
-use crate::graphql::loaders::PlanLimitsLoader;
+use super::{PeriodUnit, graphql_int};
+use crate::graphql::loaders::{LimitsOf, load};
 
 /// Something a business can subscribe to: a price per billing period and a set of limits.
 pub struct Plan(plans::Model);
@@ -17,7 +16,7 @@ impl From<plans::Model> for Plan {
 #[Object]
 impl Plan {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        super::id(self.0.id)
     }
 
     /// A unique slug, e.g. `free`.
@@ -52,11 +51,7 @@ impl Plan {
 
     /// What a subscriber may use, per metric.
     async fn limits(&self, ctx: &Context<'_>) -> Result<Vec<PlanLimit>> {
-        let loader = ctx.data::<DataLoader<PlanLimitsLoader>>()?;
-        let limits = loader
-            .load_one(self.0.id)
-            .await
-            .map_err(crate::error::shared)?;
+        let limits = load(ctx, LimitsOf(self.0.id)).await?;
         Ok(limits
             .unwrap_or_default()
             .into_iter()
@@ -103,23 +98,4 @@ impl From<plan_limits::Model> for PlanLimit {
 pub struct BillingPeriod {
     count: i32,
     unit: PeriodUnit,
-}
-
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum PeriodUnit {
-    Day,
-    Week,
-    Month,
-    Year,
-}
-
-impl From<entity::PeriodUnit> for PeriodUnit {
-    fn from(unit: entity::PeriodUnit) -> Self {
-        match unit {
-            entity::PeriodUnit::Day => Self::Day,
-            entity::PeriodUnit::Week => Self::Week,
-            entity::PeriodUnit::Month => Self::Month,
-            entity::PeriodUnit::Year => Self::Year,
-        }
-    }
 }

@@ -1,0 +1,41 @@
+//! What resolvers take from the request context.
+
+use async_graphql::Context;
+
+use crate::auth::{Caller, Principal};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The client's address, as the HTTP layer saw it (for login throttling).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+pub(crate) trait ContextExt {
+    fn state(&self) -> Result<&AppState, AppError>;
+    fn caller(&self) -> &Caller;
+    /// The authenticated caller, or `UNAUTHENTICATED`.
+    fn principal(&self) -> Result<&Principal, AppError>;
+    fn client_addr(&self) -> &str;
+}
+
+static ANONYMOUS: Caller = Caller::Anonymous;
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> Result<&AppState, AppError> {
+        self.data_opt::<AppState>()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the schema has no AppState")))
+    }
+
+    fn caller(&self) -> &Caller {
+        self.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
+    }
+
+    fn principal(&self) -> Result<&Principal, AppError> {
+        self.caller().principal()
+    }
+
+    fn client_addr(&self) -> &str {
+        self.data_opt::<ClientAddr>()
+            .map_or("unknown", |addr| addr.0.as_str())
+    }
+}

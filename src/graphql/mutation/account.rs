@@ -1,0 +1,125 @@
+use async_graphql::{Context, ID, InputObject, Object, Result};
+use secrecy::SecretString;
+
+use crate::graphql::context::ContextExt;
+use crate::graphql::guards::SignedIn;
+use crate::graphql::types::AuthPayload;
+use crate::services::accounts::{self, Login, Signup};
+use crate::services::validate;
+
+#[derive(InputObject)]
+pub struct SignupInput {
+    email: String,
+    password: String,
+    name: String,
+    business_name: String,
+}
+
+#[derive(InputObject)]
+pub struct LoginInput {
+    email: String,
+    password: String,
+    /// The business to act in; by default the one joined most recently.
+    business_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    current_password: String,
+    new_password: String,
+}
+
+#[derive(Default)]
+pub struct AccountMutation;
+
+#[Object]
+impl AccountMutation {
+    /// Creates a business with you as its owner, on the default plan, and logs you in.
+    async fn signup(&self, ctx: &Context<'_>, input: SignupInput) -> Result<AuthPayload> {
+        let state = ctx.state()?;
+        let issued = accounts::signup(
+            &state.db,
+            &state.root_key,
+            state.session_ttl(),
+            state.clock.now(),
+            Signup {
+                email: input.email,
+                password: SecretString::from(input.password),
+                name: input.name,
+                business_name: input.business_name,
+            },
+        )
+        .await?;
+        Ok(issued.into())
+    }
+
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
+        let state = ctx.state()?;
+        let business_id = input
+            .business_id
+            .map(|id| validate::id(&id, "businessId"))
+            .transpose()?;
+        let issued = accounts::login(
+            &state.db,
+            &state.root_key,
+            state.session_ttl(),
+            state.clock.now(),
+            Login {
+                email: input.email,
+                password: SecretString::from(input.password),
+                business_id,
+                client_addr: ctx.client_addr().to_owned(),
+            },
+        )
+        .await?;
+        Ok(issued.into())
+    }
+
+    /// Ends this session; its token is refused from now on.
+    #[graphql(guard = "SignedIn")]
+    async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
+        let state = ctx.state()?;
+        accounts::logout(&state.db, ctx.principal()?, state.clock.now()).await?;
+        Ok(true)
+    }
+
+    /// Ends every session of your account, on every device.
+    #[graphql(guard = "SignedIn")]
+    async fn logout_everywhere(&self, ctx: &Context<'_>) -> Result<bool> {
+        let state = ctx.state()?;
+        accounts::logout_everywhere(&state.db, ctx.principal()?, state.clock.now()).await?;
+        Ok(true)
+    }
+
+    /// A new session in another business you are a member of.
+    #[graphql(guard = "SignedIn")]
+    async fn switch_business(&self, ctx: &Context<'_>, business_id: ID) -> Result<AuthPayload> {
+        let state = ctx.state()?;
+        let business_id = validate::id(&business_id, "businessId")?;
+        let issued = accounts::switch_business(
+            &state.db,
+            &state.root_key,
+            state.session_ttl(),
+            state.clock.now(),
+            ctx.principal()?,
+            business_id,
+        )
+        .await?;
+        Ok(issued.into())
+    }
+
+    /// Sets a new password; your other sessions end.
+    #[graphql(guard = "SignedIn")]
+    async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
+        let state = ctx.state()?;
+        accounts::change_password(
+            &state.db,
+            ctx.principal()?,
+            SecretString::from(input.current_password),
+            SecretString::from(input.new_password),
+            state.clock.now(),
+        )
+        .await?;
+        Ok(true)
+    }
+}

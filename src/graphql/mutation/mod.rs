@@ -1,0 +1,13 @@
+use async_graphql::MergedObject;
+
+mod account;
+mod business;
+mod staff;
+
+/// The mutation root, merged from one object per area.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    account::AccountMutation,
+    business::BusinessMutation,
+    staff::StaffMutation,
+);
