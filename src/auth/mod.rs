@@ -7,5 +7,5 @@ pub mod principal;
 pub mod rights;
 pub mod token;
 
-pub use principal::{Caller, Principal};
+pub use principal::{Caller, Grant, Principal};
 pub use rights::{Right, RightSet};

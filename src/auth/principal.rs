@@ -29,8 +29,14 @@ impl Principal {
     /// Whether the caller holds `right` over `business_id`: its own business, or any business
     /// for a read right when the caller is staff.
     pub fn may(&self, business_id: Uuid, right: Right) -> bool {
-        (self.business_id == Some(business_id) && self.has(right))
-            || (right.is_read() && self.has(Right::StaffRead))
+        self.grant().may(business_id, right)
+    }
+
+    pub fn grant(&self) -> Grant {
+        Grant {
+            business_id: self.business_id,
+            rights: self.rights,
+        }
     }
 
     /// The business the token acts in.
@@ -39,6 +45,20 @@ impl Principal {
     /// `FORBIDDEN` for a token that acts in no business (staff outside impersonation).
     pub fn business(&self) -> Result<Uuid, AppError> {
         self.business_id.ok_or(AppError::Forbidden)
+    }
+}
+
+/// Rights over one business (or, with staff rights, read access to all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub business_id: Option<Uuid>,
+    pub rights: RightSet,
+}
+
+impl Grant {
+    pub fn may(&self, business_id: Uuid, right: Right) -> bool {
+        (self.business_id == Some(business_id) && self.rights.contains(right))
+            || (right.is_read() && self.rights.contains(Right::StaffRead))
     }
 }
 

@@ -5,7 +5,7 @@ use async_graphql::{Context, Guard, Result};
 use uuid::Uuid;
 
 use super::context::ContextExt;
-use crate::auth::Right;
+use crate::auth::{Grant, Right};
 use crate::error::AppError;
 
 /// Any valid token.
@@ -32,12 +32,17 @@ impl Guard for HasRight {
 }
 
 /// The right over one particular business: the token's own business, or any business for a
-/// read right held by staff.
-pub struct OnBusiness(pub Uuid, pub Right);
+/// read right held by staff. An object may carry a [`Grant`] of its own — the business in a
+/// new session's `AuthPayload` is seen with that session's rights, not the caller's.
+pub struct OnBusiness(pub Uuid, pub Right, pub Option<Grant>);
 
 impl Guard for OnBusiness {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        if ctx.principal()?.may(self.0, self.1) {
+        let OnBusiness(business_id, right, grant) = *self;
+        if grant.is_some_and(|grant| grant.may(business_id, right)) {
+            return Ok(());
+        }
+        if ctx.principal()?.may(business_id, right) {
             Ok(())
         } else {
             Err(AppError::Forbidden.into())

@@ -196,3 +196,126 @@ fn init_test_logging() {
         saaskit::telemetry::init(saaskit::config::LogFormat::Compact, "info,saaskit=debug");
     }
 }
+
+/// A business created through `signup`, with its owner's token and its SDK key.
+pub struct Account {
+    pub email: String,
+    pub password: String,
+    pub token: String,
+    pub business_id: String,
+    pub api_key: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    /// Signs up `email` with a business of the same name; panics on failure.
+    pub async fn signup(&self, email: &str) -> Account {
+        let response = self
+            .graphql(
+                "mutation($input: SignupInput!) { signup(input: $input) {
+                    token viewer { business { id apiKey } } } }",
+                json!({ "input": {
+                    "email": email, "password": PASSWORD, "name": "Owner", "businessName": email
+                }}),
+                None,
+            )
+            .await;
+        let signup = &data(&response)["signup"];
+        Account {
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            token: signup["token"].as_str().expect("a token").to_owned(),
+            business_id: signup["viewer"]["business"]["id"]
+                .as_str()
+                .expect("an id")
+                .to_owned(),
+            api_key: signup["viewer"]["business"]["apiKey"]
+                .as_str()
+                .expect("a key")
+                .to_owned(),
+        }
+    }
+
+    /// Logs in; returns the whole response.
+    pub async fn login(&self, email: &str, password: &str, business_id: Option<&str>) -> Value {
+        self.graphql(
+            "mutation($input: LoginInput!) { login(input: $input) { token expiresAt
+                viewer { role isStaff business { id } } } }",
+            json!({ "input": { "email": email, "password": password, "businessId": business_id } }),
+            None,
+        )
+        .await
+    }
+
+    /// Logs in and returns the token; panics on failure.
+    pub async fn token_for(
+        &self,
+        email: &str,
+        password: &str,
+        business_id: Option<&str>,
+    ) -> String {
+        let response = self.login(email, password, business_id).await;
+        data(&response)["login"]["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    /// A staff user's token (the user is created as `saaskit staff create` would).
+    pub async fn staff_token(&self, email: &str) -> String {
+        saaskit::services::accounts::ensure_staff(
+            &self.state.db,
+            email,
+            PASSWORD.into(),
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("a staff user");
+        self.token_for(email, PASSWORD, None).await
+    }
+
+    /// Adds a new user to `business_id` with `role` (as an accepted invitation would) and
+    /// returns their token in that business.
+    pub async fn member_token(&self, business_id: &str, email: &str, role: entity::Role) -> String {
+        use entity::{team_members, users};
+        use sea_orm::{ActiveValue::Set, EntityTrait};
+        let now = chrono::Utc::now();
+        let hash = saaskit::auth::password::hash(PASSWORD.into())
+            .await
+            .expect("a hash");
+        let user_id = uuid::Uuid::now_v7();
+        users::Entity::insert(users::ActiveModel {
+            id: Set(user_id),
+            email: Set(email.to_owned()),
+            name: Set(Some("Member".to_owned())),
+            password_hash: Set(Some(hash)),
+            is_active: Set(true),
+            is_staff: Set(false),
+            is_bot: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_login_at: Set(None),
+        })
+        .exec_without_returning(&self.state.db)
+        .await
+        .expect("a user");
+        team_members::Entity::insert(team_members::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            business_id: Set(business_id.parse().expect("a uuid")),
+            user_id: Set(user_id),
+            role: Set(role),
+            status: Set(entity::MemberStatus::Active),
+            invited_by: Set(None),
+            activation_key_hash: Set(None),
+            activation_expires_at: Set(None),
+            joined_at: Set(Some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&self.state.db)
+        .await
+        .expect("a membership");
+        self.token_for(email, PASSWORD, Some(business_id)).await
+    }
+}

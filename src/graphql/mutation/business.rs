@@ -32,7 +32,7 @@ impl BusinessMutation {
             state.clock.now(),
         )
         .await?;
-        Ok(Business(business))
+        Ok(Business::new(business))
     }
 
     /// Replaces the SDK key; the old one is refused from now on. Returns the new key.

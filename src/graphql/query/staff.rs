@@ -27,7 +27,7 @@ impl StaffQuery {
         let state = ctx.state()?;
         let rows = businesses::search(&state.db, search.as_deref(), page.after, page.limit).await?;
         Ok(pagination::connection(rows, page, |row| {
-            Edge::new(row.id.to_string(), Business(row))
+            Edge::new(row.id.to_string(), Business::new(row))
         }))
     }
 
@@ -37,7 +37,7 @@ impl StaffQuery {
         let id = validate::id(&id, "id")?;
         let state = ctx.state()?;
         match businesses::get(&state.db, id).await {
-            Ok(business) => Ok(Some(Business(business))),
+            Ok(business) => Ok(Some(Business::new(business))),
             Err(AppError::NotFound { .. }) => Ok(None),
             Err(err) => Err(err.into()),
         }

@@ -21,6 +21,8 @@ impl ViewerQuery {
     async fn business(&self, ctx: &Context<'_>) -> Result<Business> {
         let business_id = ctx.principal()?.business()?;
         let state = ctx.state()?;
-        Ok(Business(businesses::get(&state.db, business_id).await?))
+        Ok(Business::new(
+            businesses::get(&state.db, business_id).await?,
+        ))
     }
 }

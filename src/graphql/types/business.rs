@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::businesses;
 
 use super::{AuditEvent, Subscription};
-use crate::auth::Right;
+use crate::auth::{Grant, Right};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::OnBusiness;
@@ -13,27 +13,46 @@ use crate::graphql::pagination::{self, Page};
 use crate::services::{api_keys, lookup};
 
 /// A tenant: a company using the product, with its team, subscription and usage.
-pub struct Business(pub(crate) businesses::Model);
+pub struct Business {
+    model: businesses::Model,
+    /// Rights this object was handed with, beyond the caller's own.
+    grant: Option<Grant>,
+}
+
+impl Business {
+    /// A business seen with the caller's rights.
+    pub fn new(model: businesses::Model) -> Self {
+        Business { model, grant: None }
+    }
+
+    /// A business seen with `grant`'s rights as well (e.g. through a new session's viewer).
+    pub fn with_grant(model: businesses::Model, grant: Grant) -> Self {
+        Business {
+            model,
+            grant: Some(grant),
+        }
+    }
+}
 
 #[Object]
 impl Business {
     async fn id(&self) -> ID {
-        super::id(self.0.id)
+        super::id(self.model.id)
     }
 
-    #[graphql(guard = "OnBusiness(self.0.id, Right::BusinessRead)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.grant)")]
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.model.name
     }
 
-    #[graphql(guard = "OnBusiness(self.0.id, Right::BusinessRead)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.grant)")]
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 
-    #[graphql(guard = "OnBusiness(self.0.id, Right::BillingRead)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::BillingRead, self.grant)")]
     async fn subscription(&self, ctx: &Context<'_>) -> Result<Subscription> {
-        let subscription = load(ctx, SubscriptionOf(self.0.id)).await?;
+        let subscription = load(ctx, SubscriptionOf(self.model.id)).await?;
         Ok(subscription.map(Subscription).ok_or(AppError::NotFound {
             what: "subscription",
         })?)
@@ -41,14 +60,14 @@ impl Business {
 
     /// The SDK key: it records and reads usage, nothing else. Every read mints a fresh string
     /// for the same key; all of them die when the key is rotated.
-    #[graphql(guard = "OnBusiness(self.0.id, Right::ApiKeyRead)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::ApiKeyRead, self.grant)")]
     async fn api_key(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.state()?;
-        Ok(api_keys::current(&state.db, &state.root_key, self.0.id).await?)
+        Ok(api_keys::current(&state.db, &state.root_key, self.model.id).await?)
     }
 
     /// What happened to this business, newest first.
-    #[graphql(guard = "OnBusiness(self.0.id, Right::BusinessRead)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.grant)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
@@ -57,7 +76,7 @@ impl Business {
     ) -> Result<Connection<String, AuditEvent, EmptyFields, EmptyFields>> {
         let page = Page::new(first, after.as_deref())?;
         let state = ctx.state()?;
-        let rows = lookup::audit_page(&state.db, self.0.id, page.after, page.limit).await?;
+        let rows = lookup::audit_page(&state.db, self.model.id, page.after, page.limit).await?;
         Ok(pagination::connection(rows, page, |row| {
             Edge::new(row.id.to_string(), AuditEvent(row))
         }))

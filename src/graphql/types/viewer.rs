@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{Business, Role, User};
 use crate::auth::token::Claims;
-use crate::auth::{Principal, RightSet};
+use crate::auth::{Grant, Principal, Right, RightSet};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::loaders::{BusinessId, UserId, load};
@@ -59,7 +59,13 @@ impl Viewer {
         let Some(id) = self.business_id else {
             return Ok(None);
         };
-        Ok(load(ctx, BusinessId(id)).await?.map(Business))
+        let grant = Grant {
+            business_id: self.business_id,
+            rights: self.rights,
+        };
+        Ok(load(ctx, BusinessId(id))
+            .await?
+            .map(|business| Business::with_grant(business, grant)))
     }
 
     async fn role(&self) -> Option<Role> {
@@ -89,9 +95,16 @@ impl Viewer {
         let rows = businesses::memberships(&state.db, self.user_id).await?;
         Ok(rows
             .into_iter()
-            .map(|(business, role)| Membership {
-                business: Business(business),
-                role: role.into(),
+            .map(|(business, role)| {
+                // A member may read the name of every business they belong to.
+                let grant = Grant {
+                    business_id: Some(business.id),
+                    rights: RightSet::of(&[Right::BusinessRead]),
+                };
+                Membership {
+                    business: Business::with_grant(business, grant),
+                    role: role.into(),
+                }
             })
             .collect())
     }
