@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod authorization;
 mod cli;
 mod errors;
 mod health;
