@@ -91,3 +91,53 @@ fn keygen_prints_a_usable_root_key() {
     assert_eq!(key.len(), 64);
     assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
 }
+
+#[test]
+fn staff_create_reads_the_password_from_stdin_and_the_staff_user_can_log_in() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("staff.db").display()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_saaskit"))
+        .args(["staff", "create", "--email", "ops@example.com"])
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("saaskit runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long staff password\n")
+        .expect("written");
+    let output = child.wait_with_output().expect("it ends");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("created staff user ops@example.com"));
+
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let conn = saaskit::db::connect(&db, 1).await.expect("the database");
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let user = entity::users::Entity::find()
+            .filter(entity::users::Column::Email.eq("ops@example.com"))
+            .one(&conn)
+            .await
+            .expect("query")
+            .expect("the staff user");
+        assert!(user.is_staff);
+        let ok =
+            saaskit::auth::password::verify("a long staff password".into(), user.password_hash)
+                .await
+                .expect("verifies");
+        assert!(ok);
+    });
+}

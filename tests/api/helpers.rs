@@ -200,7 +200,6 @@ fn init_test_logging() {
 /// A business created through `signup`, with its owner's token and its SDK key.
 pub struct Account {
     pub email: String,
-    pub password: String,
     pub token: String,
     pub business_id: String,
     pub api_key: String,
@@ -224,7 +223,6 @@ impl TestApp {
         let signup = &data(&response)["signup"];
         Account {
             email: email.to_owned(),
-            password: PASSWORD.to_owned(),
             token: signup["token"].as_str().expect("a token").to_owned(),
             business_id: signup["viewer"]["business"]["id"]
                 .as_str()

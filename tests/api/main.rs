@@ -10,3 +10,4 @@ mod health;
 mod migrations;
 mod plans;
 mod schema;
+mod staff;

@@ -41,8 +41,8 @@ pub struct CreatePlanInput {
     period: BillingPeriodInput,
     limits: Vec<PlanLimitInput>,
     is_public: bool,
-    #[graphql(default = false)]
-    is_default: bool,
+    #[graphql(default_with = "Some(false)")]
+    is_default: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -74,7 +74,7 @@ impl StaffMutation {
             period_unit: input.period.unit.into(),
             limits: input.limits.into_iter().map(LimitInput::from).collect(),
             is_public: input.is_public,
-            is_default: input.is_default,
+            is_default: input.is_default.unwrap_or(false),
         };
         let plan = plan_admin::create(
             &state.db,
@@ -172,7 +172,7 @@ impl StaffMutation {
         ctx: &Context<'_>,
         business_id: ID,
         reason: String,
-        #[graphql(default = false)] write: bool,
+        #[graphql(default_with = "Some(false)")] write: Option<bool>,
     ) -> Result<AuthPayload> {
         let state = ctx.state()?;
         let business_id = validate::id(&business_id, "businessId")?;
@@ -182,7 +182,7 @@ impl StaffMutation {
             ctx.principal()?,
             business_id,
             &reason,
-            write,
+            write.unwrap_or(false),
             state.clock.now(),
         )
         .await?;
