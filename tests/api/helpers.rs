@@ -58,6 +58,37 @@ pub async fn spawn_app_with(
 }
 
 impl TestApp {
+    /// Another saaskit process (a second replica) on the same database and root key.
+    pub async fn second_node(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let key = self.state.root_key.private().to_bytes_hex();
+        let figment = Settings::defaults()
+            .merge(("database_url", self.db_url()))
+            .merge(("bind", "127.0.0.1:0"))
+            .merge(("root_key", key))
+            .merge(("mail_dir", dir.path().join("mail-outbox")))
+            .merge(("http_workers", 1))
+            .merge(("db_max_connections", 5));
+        let settings = Settings::from_figment(figment).expect("test settings");
+        let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+            .await
+            .expect("the second node builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state().clone();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            state,
+            client: reqwest::Client::new(),
+            _db: TestDatabase::Shared,
+            _dir: dir,
+        }
+    }
+
+    fn db_url(&self) -> String {
+        self._db.url()
+    }
+
     /// Posts a GraphQL request and returns the whole JSON response.
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
         let mut request = self
@@ -102,6 +133,8 @@ pub fn data(response: &Value) -> &Value {
 }
 
 pub enum TestDatabase {
+    /// Another node's database, dropped by that node.
+    Shared,
     Sqlite {
         url: String,
     },
@@ -139,6 +172,7 @@ impl TestDatabase {
     pub fn url(&self) -> String {
         match self {
             TestDatabase::Sqlite { url } | TestDatabase::Postgres { url, .. } => url.clone(),
+            TestDatabase::Shared => String::new(),
         }
     }
 }

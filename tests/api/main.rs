@@ -11,3 +11,4 @@ mod migrations;
 mod plans;
 mod schema;
 mod staff;
+mod tokens;
