@@ -6,7 +6,7 @@ use entity::{MemberStatus, Role, SessionKind, businesses, team_members, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -46,7 +46,7 @@ pub async fn signup(
     }
     let password_hash = password::hash(input.password).await?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let business_id = Uuid::now_v7();
     businesses::Entity::insert(businesses::ActiveModel {
         id: Set(business_id),
@@ -186,7 +186,7 @@ pub async fn login(
     };
     let membership = choose_membership(db, user.id, input.business_id).await?;
     let session = NewSession::login(&user, membership, now + session_ttl);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let issued = sessions::open(&txn, root, session, now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::LastLoginAt, Expr::value(now))
@@ -309,7 +309,7 @@ pub async fn change_password(
         ));
     }
     let hash = password::hash(new).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(hash))
         .col_expr(users::Column::UpdatedAt, Expr::value(now))

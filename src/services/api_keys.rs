@@ -7,9 +7,7 @@
 use biscuit_auth::KeyPair;
 use chrono::{DateTime, Utc};
 use entity::{Role, SessionKind, team_members, users};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::accounts::{add_member, new_user};
@@ -96,7 +94,7 @@ pub async fn rotate(
     business_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<String, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let old = live_key(&txn, business_id).await?;
     sessions::revoke(&txn, old.id, now).await?;
     let bot = team_members::Entity::find()

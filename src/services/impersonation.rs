@@ -5,7 +5,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use entity::{MemberStatus, Role, SessionKind, team_members};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -67,7 +66,7 @@ pub async fn start(
         reason: Some(reason.to_owned()),
         expires_at: Some(now + TTL),
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let issued = sessions::open(&txn, root, session, now).await?;
     audit::record(
         &txn,

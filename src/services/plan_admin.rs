@@ -8,7 +8,6 @@ use entity::{PeriodUnit, plan_limits, plans};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -189,7 +188,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if plan.is_default {
         clear_default(&txn, now).await?;
     }
@@ -225,7 +224,7 @@ pub async fn update(
     input: UpdatePlan,
     now: DateTime<Utc>,
 ) -> Result<plans::Model, AppError> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let plan = find(&txn, id).await?;
     let mut active: plans::ActiveModel = plan.clone().into();
     if let Some(name) = &input.name {
@@ -293,7 +292,7 @@ pub async fn archive(
     let mut active: plans::ActiveModel = plan.into();
     active.archived_at = Set(Some(now));
     active.updated_at = Set(now);
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let archived = plans::Entity::update(active).exec(&txn).await?;
     audit_plan(&txn, actor, "plan.archived", &archived, now).await?;
     txn.commit().await?;

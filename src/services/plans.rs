@@ -125,7 +125,7 @@ pub async fn seed_defaults<C: TransactionTrait + ConnectionTrait>(
     if plans::Entity::find().count(db).await? > 0 {
         return Ok(false);
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     for seed in &DEFAULT_PLANS {
         let id = Uuid::now_v7();
         let plan = plans::ActiveModel {
