@@ -40,7 +40,11 @@ async fn graphql(
             }));
         }
     };
-    let operations = operations::root_fields(&request.query, request.operation_name.as_deref());
+    let operations = operations::root_fields(
+        &request.query,
+        request.operation_name.as_deref(),
+        &request.variables,
+    );
     let caller = match authenticate(&state, authorization(&http), &operations).await {
         Ok(caller) => caller,
         Err(err) => return refuse(err),

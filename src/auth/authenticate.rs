@@ -2,7 +2,7 @@
 //! and audit impersonation.
 
 use super::principal::{Caller, Principal};
-use super::token::{self, Rejection};
+use super::token::{self, Operation, Rejection};
 use crate::error::AppError;
 use crate::services::{impersonation, sessions};
 use crate::state::AppState;
@@ -18,7 +18,7 @@ use crate::state::AppState;
 pub async fn authenticate(
     state: &AppState,
     authorization: Option<&str>,
-    operations: &[String],
+    operations: &[Operation],
 ) -> Result<Caller, AppError> {
     let Some(header) = authorization else {
         return Ok(Caller::Anonymous);

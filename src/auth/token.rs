@@ -46,6 +46,23 @@ pub enum Rejection {
     NotAllowed(String),
 }
 
+/// A root field of a request, as the authorizer sees it: `operation(name)` plus facts drawn
+/// from its arguments, e.g. `metric("recordings")`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub name: String,
+    pub facts: Vec<(String, String)>,
+}
+
+impl Operation {
+    pub fn named(name: &str) -> Operation {
+        Operation {
+            name: name.to_owned(),
+            facts: Vec::new(),
+        }
+    }
+}
+
 /// A Biscuit whose signature has been verified, kept so that resolvers can authorize the
 /// request's own facts (e.g. the metric a `recordUsage` call records).
 #[derive(Clone)]
@@ -105,21 +122,26 @@ pub fn mint(root: &KeyPair, claims: &Claims) -> Result<String, anyhow::Error> {
 pub fn verify(
     root: PublicKey,
     token: &str,
-    operations: &[String],
+    operations: &[Operation],
     now: DateTime<Utc>,
 ) -> Result<(Claims, VerifiedToken), Rejection> {
     let biscuit = Biscuit::from_base64(token.trim(), root).map_err(|_| Rejection::Invalid)?;
     let verified = VerifiedToken(Arc::new(biscuit));
     let mut claims = None;
     // A request with no root field (it will fail validation) is still checked once.
-    let none = [String::new()];
+    let none = [Operation::named("")];
     let operations = if operations.is_empty() {
         &none[..]
     } else {
         operations
     };
     for operation in operations {
-        let mut authorizer = verified.authorize(operation, &[], now)?;
+        let facts: Vec<(&str, &str)> = operation
+            .facts
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        let mut authorizer = verified.authorize(&operation.name, &facts, now)?;
         if claims.is_none() {
             claims = Some(read_claims(&mut authorizer).ok_or(Rejection::Invalid)?);
         }
@@ -237,8 +259,8 @@ mod tests {
         }
     }
 
-    fn ops(names: &[&str]) -> Vec<String> {
-        names.iter().map(|n| (*n).to_owned()).collect()
+    fn ops(names: &[&str]) -> Vec<Operation> {
+        names.iter().map(|n| Operation::named(n)).collect()
     }
 
     #[test]

@@ -1,16 +1,25 @@
-//! The root fields a request selects, which the Biscuit authorizer sees as `operation(name)`.
+//! The root fields a request selects, which the Biscuit authorizer sees as `operation(name)`,
+//! with the facts of their arguments that tokens may be narrowed on (e.g. `metric(name)` for
+//! `recordUsage`, so a key attenuated to one metric cannot record another).
 
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, Field, Selection, SelectionSet,
 };
+use async_graphql::{Value as ConstValue, Variables};
+
+pub use crate::auth::token::Operation;
 
 /// Deepest fragment nesting followed at the root (cycles are invalid anyway).
 const MAX_FRAGMENT_DEPTH: usize = 8;
 
-/// The names (not aliases) of the root fields of the operation `request` runs; empty when the
+/// The root fields (by name, not alias) of the operation a request runs; empty when the
 /// document does not parse or names no runnable operation (execution will then fail).
-pub fn root_fields(query: &str, operation_name: Option<&str>) -> Vec<String> {
+pub fn root_fields(
+    query: &str,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) -> Vec<Operation> {
     let Ok(document) = parse_query(query) else {
         return Vec::new();
     };
@@ -22,62 +31,123 @@ pub fn root_fields(query: &str, operation_name: Option<&str>) -> Vec<String> {
         }
         (DocumentOperations::Multiple(_), None) => None,
     };
-    let mut names = Vec::new();
+    let mut found = Vec::new();
     if let Some(operation) = operation {
-        collect(&document, &operation.node.selection_set.node, 0, &mut names);
+        let walk = Walk {
+            document: &document,
+            variables,
+        };
+        walk.collect(&operation.node.selection_set.node, 0, &mut found);
     }
-    names
+    found
 }
 
-fn collect(
-    document: &ExecutableDocument,
-    set: &SelectionSet,
-    depth: usize,
-    names: &mut Vec<String>,
-) {
-    if depth > MAX_FRAGMENT_DEPTH {
-        return;
+struct Walk<'a> {
+    document: &'a ExecutableDocument,
+    variables: &'a Variables,
+}
+
+impl Walk<'_> {
+    fn collect(&self, set: &SelectionSet, depth: usize, found: &mut Vec<Operation>) {
+        if depth > MAX_FRAGMENT_DEPTH {
+            return;
+        }
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let operation = Operation {
+                        name: field.node.name.node.to_string(),
+                        facts: self.facts(&field.node),
+                    };
+                    if !found.contains(&operation) {
+                        found.push(operation);
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    if let Some(fragment) = self.document.fragments.get(name) {
+                        self.collect(&fragment.node.selection_set.node, depth + 1, found);
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    self.collect(&inline.node.selection_set.node, depth + 1, found);
+                }
+            }
+        }
     }
-    for selection in &set.items {
-        match &selection.node {
-            Selection::Field(field) => {
-                let name = field.node.name.node.to_string();
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-            Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    collect(
-                        document,
-                        &fragment.node.selection_set.node,
-                        depth + 1,
-                        names,
-                    );
-                }
-            }
-            Selection::InlineFragment(inline) => {
-                collect(document, &inline.node.selection_set.node, depth + 1, names);
-            }
+
+    /// The argument facts of a root field.
+    fn facts(&self, field: &Field) -> Vec<(String, String)> {
+        match field.name.node.as_str() {
+            "recordUsage" => self
+                .input_string(field, "input", "metric")
+                .map(|metric| vec![("metric".to_owned(), metric)])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `argument.key` when it is a string, from a literal or a variable.
+    fn input_string(&self, field: &Field, argument: &str, key: &str) -> Option<String> {
+        let value = field.get_argument(argument)?.node.clone();
+        let value = value
+            .into_const_with(|name| self.variables.get(&name).cloned().ok_or(()))
+            .ok()?;
+        match value {
+            ConstValue::Object(map) => match map.get(key)? {
+                ConstValue::String(text) => Some(text.trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use async_graphql::Variables;
+
     use super::root_fields;
+
+    fn names(query: &str, operation: Option<&str>) -> Vec<String> {
+        root_fields(query, operation, &Variables::default())
+            .into_iter()
+            .map(|op| op.name)
+            .collect()
+    }
 
     #[test]
     fn root_fields_are_named_through_aliases_and_fragments() {
         let query = "query A { x: me { id } ...F ... on Query { plans { code } } }
                      fragment F on Query { business { id } }
                      mutation B { logout }";
-        assert_eq!(root_fields(query, Some("A")), ["me", "business", "plans"]);
-        assert_eq!(root_fields(query, Some("B")), ["logout"]);
-        assert!(
-            root_fields(query, None).is_empty(),
-            "ambiguous without a name"
+        assert_eq!(names(query, Some("A")), ["me", "business", "plans"]);
+        assert_eq!(names(query, Some("B")), ["logout"]);
+        assert!(names(query, None).is_empty(), "ambiguous without a name");
+        assert!(names("{ broken", None).is_empty());
+    }
+
+    #[test]
+    fn record_usage_carries_its_metric_from_a_literal_or_a_variable() {
+        let literal = root_fields(
+            r#"mutation { recordUsage(input: { metric: "recordings" }) { used } }"#,
+            None,
+            &Variables::default(),
         );
-        assert!(root_fields("{ broken", None).is_empty());
+        assert_eq!(
+            literal[0].facts,
+            [("metric".to_owned(), "recordings".to_owned())]
+        );
+        let variables =
+            Variables::from_json(serde_json::json!({ "i": { "metric": "applications" } }));
+        let variable = root_fields(
+            "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { used } }",
+            None,
+            &variables,
+        );
+        assert_eq!(
+            variable[0].facts,
+            [("metric".to_owned(), "applications".to_owned())]
+        );
     }
 }

@@ -88,9 +88,10 @@ pub async fn start(
 pub async fn record_use<C: ConnectionTrait>(
     db: &C,
     principal: &Principal,
-    operations: &[String],
+    operations: &[crate::auth::token::Operation],
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
+    let operations: Vec<&str> = operations.iter().map(|op| op.name.as_str()).collect();
     audit::record(
         db,
         audit::Entry {

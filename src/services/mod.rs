@@ -12,4 +12,5 @@ pub mod plan_admin;
 pub mod plans;
 pub mod sessions;
 pub mod throttle;
+pub mod usage;
 pub mod validate;

@@ -103,6 +103,12 @@ const ROWS: &[Row] = &[
         expect: "UFOOOOFOUUUU",
     },
     Row {
+        field: "business",
+        query: "{ business { usage { metric used limit } } }",
+        variables: none,
+        expect: "UOOOOOFOUUUU",
+    },
+    Row {
         field: "businesses",
         query: "{ businesses(first: 5) { edges { node { id name } } } }",
         variables: none,
@@ -170,6 +176,12 @@ const ROWS: &[Row] = &[
         query: "mutation { rotateApiKey }",
         variables: none,
         expect: "UFFOOOFFUUUU",
+    },
+    Row {
+        field: "recordUsage",
+        query: "mutation { recordUsage(input: { metric: \"recordings\" }) { used } }",
+        variables: none,
+        expect: "UOFFFFFFUUUU",
     },
     Row {
         field: "createPlan",
@@ -242,9 +254,14 @@ async fn world(app: &TestApp) -> World {
 
     let now = chrono::Utc::now();
     let principal = |token: &str| {
-        saaskit::auth::token::verify(app.state.root_key.public(), token, &["me".into()], now)
-            .expect("a valid token")
-            .0
+        saaskit::auth::token::verify(
+            app.state.root_key.public(),
+            token,
+            &[saaskit::auth::token::Operation::named("me")],
+            now,
+        )
+        .expect("a valid token")
+        .0
     };
     let owner_claims = principal(&owner.token);
     let expired = saaskit::auth::token::mint(

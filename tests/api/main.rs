@@ -12,3 +12,4 @@ mod plans;
 mod schema;
 mod staff;
 mod tokens;
+mod usage;

@@ -3,11 +3,13 @@ use async_graphql::MergedObject;
 mod account;
 mod business;
 mod staff;
+mod usage;
 
 /// The mutation root, merged from one object per area.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     account::AccountMutation,
     business::BusinessMutation,
+    usage::UsageMutation,
     staff::StaffMutation,
 );

@@ -3,14 +3,14 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::businesses;
 
-use super::{AuditEvent, Subscription};
+use super::{AuditEvent, Subscription, Usage};
 use crate::auth::{Grant, Right};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::OnBusiness;
 use crate::graphql::loaders::{SubscriptionOf, load};
 use crate::graphql::pagination::{self, Page};
-use crate::services::{api_keys, lookup};
+use crate::services::{api_keys, lookup, usage};
 
 /// A tenant: a company using the product, with its team, subscription and usage.
 pub struct Business {
@@ -64,6 +64,14 @@ impl Business {
     async fn api_key(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.state()?;
         Ok(api_keys::current(&state.db, &state.root_key, self.model.id).await?)
+    }
+
+    /// Every metric of the plan and what has been used of it.
+    #[graphql(guard = "OnBusiness(self.model.id, Right::UsageRead, self.grant)")]
+    async fn usage(&self, ctx: &Context<'_>) -> Result<Vec<Usage>> {
+        let state = ctx.state()?;
+        let usage = usage::of_business(&state.db, self.model.id).await?;
+        Ok(usage.into_iter().map(Usage::from).collect())
     }
 
     /// What happened to this business, newest first.

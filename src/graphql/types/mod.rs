@@ -6,6 +6,7 @@ mod business;
 mod enums;
 mod plan;
 mod subscription;
+mod usage;
 mod user;
 mod viewer;
 
@@ -14,6 +15,7 @@ pub use business::Business;
 pub use enums::{PeriodUnit, Role, SubscriptionStatus};
 pub use plan::Plan;
 pub use subscription::Subscription;
+pub use usage::{Usage, UsageResult};
 pub use user::User;
 pub use viewer::{AuthPayload, Viewer};
 

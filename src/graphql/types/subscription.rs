@@ -2,9 +2,13 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::subscriptions;
 
-use super::{Plan, SubscriptionStatus};
+use super::{Plan, SubscriptionStatus, Usage};
+use crate::auth::Right;
 use crate::error::AppError;
+use crate::graphql::context::ContextExt;
+use crate::graphql::guards::OnBusiness;
 use crate::graphql::loaders::{PlanId, load};
+use crate::services::usage;
 
 /// A business's subscription to a plan.
 pub struct Subscription(pub(crate) subscriptions::Model);
@@ -45,6 +49,14 @@ impl Subscription {
             return Ok(None);
         };
         Ok(load(ctx, PlanId(id)).await?.map(Plan::from))
+    }
+
+    /// Every metric of the plan and what has been used of it in this period.
+    #[graphql(guard = "OnBusiness(self.0.business_id, Right::UsageRead, None)")]
+    async fn usage(&self, ctx: &Context<'_>) -> Result<Vec<Usage>> {
+        let state = ctx.state()?;
+        let usage = usage::of_business(&state.db, self.0.business_id).await?;
+        Ok(usage.into_iter().map(Usage::from).collect())
     }
 
     /// Renewals of a paid plan that cost nothing, granted by staff.

@@ -1,0 +1,47 @@
+use async_graphql::{Context, InputObject, Object, Result};
+
+use crate::auth::Right;
+use crate::graphql::context::ContextExt;
+use crate::graphql::guards::HasRight;
+use crate::graphql::types::UsageResult;
+use crate::services::usage::{self, Record};
+
+#[derive(InputObject)]
+pub struct RecordUsageInput {
+    metric: String,
+    /// Negative amounts give back non-resetting metrics (an application deleted).
+    #[graphql(default_with = "Some(1)")]
+    quantity: Option<i32>,
+    /// 1–255 printable ASCII characters; a repeated key counts once and returns the first
+    /// answer. Keys are remembered for at least 24 hours.
+    idempotency_key: Option<String>,
+}
+
+#[derive(Default)]
+pub struct UsageMutation;
+
+#[Object]
+impl UsageMutation {
+    /// Counts usage of a metric against the plan's limit, all or nothing. For the SDK key.
+    #[graphql(guard = "HasRight(Right::UsageRecord)")]
+    async fn record_usage(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordUsageInput,
+    ) -> Result<UsageResult> {
+        let state = ctx.state()?;
+        let business_id = ctx.principal()?.business()?;
+        let recorded = usage::record(
+            &state.db,
+            business_id,
+            Record {
+                metric: input.metric,
+                quantity: input.quantity.unwrap_or(1).into(),
+                idempotency_key: input.idempotency_key,
+            },
+            state.clock.now(),
+        )
+        .await?;
+        Ok(recorded.into())
+    }
+}

@@ -1,0 +1,52 @@
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+
+use super::graphql_int;
+use crate::services::usage;
+
+/// One metric of the plan and what the business has used of it.
+#[derive(SimpleObject)]
+pub struct Usage {
+    metric: String,
+    used: i32,
+    /// null = unlimited.
+    limit: Option<i32>,
+    remaining: Option<i32>,
+    /// When the counter starts again from zero; null for metrics that do not reset.
+    resets_at: Option<DateTime<Utc>>,
+}
+
+impl From<usage::Usage> for Usage {
+    fn from(u: usage::Usage) -> Self {
+        Usage {
+            used: graphql_int(u.used),
+            limit: u.limit.map(graphql_int),
+            remaining: u.limit.map(|max| graphql_int((max - u.used).max(0))),
+            resets_at: u.resets_at,
+            metric: u.metric,
+        }
+    }
+}
+
+/// The answer to `recordUsage`.
+#[derive(SimpleObject)]
+pub struct UsageResult {
+    metric: String,
+    used: i32,
+    limit: Option<i32>,
+    remaining: Option<i32>,
+    /// The idempotency key was seen before: this is the first call's answer, nothing counted.
+    duplicate: bool,
+}
+
+impl From<usage::Recorded> for UsageResult {
+    fn from(r: usage::Recorded) -> Self {
+        UsageResult {
+            used: graphql_int(r.used),
+            limit: r.limit.map(graphql_int),
+            remaining: r.limit.map(|max| graphql_int((max - r.used).max(0))),
+            duplicate: r.duplicate,
+            metric: r.metric,
+        }
+    }
+}
