@@ -96,33 +96,34 @@ pub async fn record(
         ));
     }
 
+    // Without a key the common case is one statement, with no transaction around it.
+    if key.is_none()
+        && let Some((used, limit)) = add_fast(db, business_id, &metric, quantity).await?
+    {
+        return Ok(Recorded {
+            metric,
+            used,
+            limit,
+            duplicate: false,
+        });
+    }
     let txn = crate::db::begin_write(db).await?;
-    let metered = metered(&txn, business_id, &metric).await?;
-    if metered.status != SubscriptionStatus::Active {
-        return Err(AppError::SubscriptionInactive);
-    }
-    if quantity < 0 && metered.resets_each_period {
-        return Err(AppError::bad_input(
-            "quantity",
-            format!("{metric} only grows within a period"),
-        ));
-    }
-    let backend = txn.get_database_backend();
-    let mut added = add(&txn, &metered, &metric, quantity).await?;
-    if added.is_none() && !exists(&txn, &metered, &metric).await? {
-        create_counter(&txn, &metered, &metric).await?;
-        added = add(&txn, &metered, &metric, quantity).await?;
-    }
-    let Some(used) = added else {
-        // A retry of a call that has already counted is not a refusal.
-        if let Some(key) = &key
-            && let Some(first) = earlier(&txn, business_id, key).await?
-        {
-            return replay(first, &metric, quantity, metered.max);
-        }
-        let used = current(&txn, &metered, &metric).await?;
-        return Err(refused(&metric, &metered, quantity, used));
+    let (used, limit) = match add_fast(&txn, business_id, &metric, quantity).await? {
+        Some(added) => added,
+        None => match add_slow(&txn, business_id, &metric, quantity).await? {
+            Added::Counted { used, limit } => (used, limit),
+            Added::Refused { error, limit } => {
+                // A retry of a call that has already counted is not a refusal.
+                if let Some(key) = &key
+                    && let Some(first) = earlier(&txn, business_id, key).await?
+                {
+                    return replay(first, &metric, quantity, limit);
+                }
+                return Err(error);
+            }
+        },
     };
+    let backend = txn.get_database_backend();
     if let Some(key) = &key {
         let inserted = txn
             .execute_raw(Statement::from_sql_and_values(
@@ -148,15 +149,89 @@ pub async fn record(
             let first = earlier(db, business_id, key)
                 .await?
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("idempotency key vanished")))?;
-            return replay(first, &metric, quantity, metered.max);
+            return replay(first, &metric, quantity, limit);
         }
     }
     txn.commit().await?;
     Ok(Recorded {
         metric,
         used,
-        limit: metered.max,
+        limit,
         duplicate: false,
+    })
+}
+
+/// The common case in one statement: the counter exists, the subscription is active, the plan
+/// has the metric, and the result stays within `0..=max`. `None` when any of that fails; the
+/// slow path then tells which.
+async fn add_fast<C: ConnectionTrait>(
+    db: &C,
+    business_id: Uuid,
+    metric: &str,
+    quantity: i64,
+) -> Result<Option<(i64, Option<i64>)>, AppError> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "UPDATE usage_counters SET used = used + $1 \
+             WHERE metric = $2 \
+               AND subscription_id = \
+                   (SELECT id FROM subscriptions WHERE business_id = $3 AND status = 'active') \
+               AND used + $1 >= 0 \
+               AND EXISTS (SELECT 1 FROM plan_limits l JOIN subscriptions s ON l.plan_id = s.plan_id \
+                           WHERE s.business_id = $3 AND l.metric = $2 \
+                             AND (l.max IS NULL OR usage_counters.used + $1 <= l.max) \
+                             AND ($1 > 0 OR NOT l.resets_each_period)) \
+             RETURNING used, \
+               (SELECT l.max FROM plan_limits l JOIN subscriptions s ON l.plan_id = s.plan_id \
+                WHERE s.business_id = $3 AND l.metric = $2) AS max",
+            [quantity.into(), metric.to_owned().into(), business_id.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|row| Ok::<_, sea_orm::DbErr>((row.try_get("", "used")?, row.try_get("", "max")?)))
+        .transpose()?)
+}
+
+enum Added {
+    Counted { used: i64, limit: Option<i64> },
+    Refused { error: AppError, limit: Option<i64> },
+}
+
+/// Why the fast path refused, step by step; creates the counter on a metric's first use.
+async fn add_slow<C: ConnectionTrait>(
+    txn: &C,
+    business_id: Uuid,
+    metric: &str,
+    quantity: i64,
+) -> Result<Added, AppError> {
+    let metered = metered(txn, business_id, metric).await?;
+    if metered.status != SubscriptionStatus::Active {
+        return Err(AppError::SubscriptionInactive);
+    }
+    if quantity < 0 && metered.resets_each_period {
+        return Err(AppError::bad_input(
+            "quantity",
+            format!("{metric} only grows within a period"),
+        ));
+    }
+    let mut added = add(txn, &metered, metric, quantity).await?;
+    if added.is_none() && !exists(txn, &metered, metric).await? {
+        create_counter(txn, &metered, metric).await?;
+        added = add(txn, &metered, metric, quantity).await?;
+    }
+    Ok(match added {
+        Some(used) => Added::Counted {
+            used,
+            limit: metered.max,
+        },
+        None => {
+            let used = current(txn, &metered, metric).await?;
+            Added::Refused {
+                error: refused(metric, &metered, quantity, used),
+                limit: metered.max,
+            }
+        }
     })
 }
 
