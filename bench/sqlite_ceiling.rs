@@ -16,7 +16,9 @@ use uuid::Uuid;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "sqlite://saaskit.db?mode=rwc".into());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "sqlite://saaskit.db?mode=rwc".into());
     let tasks: usize = args.next().map_or(Ok(64), |a| a.parse())?;
     let seconds: u64 = args.next().map_or(Ok(20), |a| a.parse())?;
     let db = saaskit::db::connect(&url, 10).await?;
@@ -37,8 +39,13 @@ async fn main() -> anyhow::Result<()> {
     let run = Uuid::now_v7().simple().to_string();
     let mut handles = Vec::new();
     for task in 0..tasks {
-        let (db, targets, done, errors, run) =
-            (db.clone(), targets.clone(), done.clone(), errors.clone(), run.clone());
+        let (db, targets, done, errors, run) = (
+            db.clone(),
+            targets.clone(),
+            done.clone(),
+            errors.clone(),
+            run.clone(),
+        );
         handles.push(tokio::spawn(async move {
             let mut n = 0usize;
             while Instant::now() < deadline {
@@ -56,7 +63,10 @@ async fn main() -> anyhow::Result<()> {
         handle.await?;
     }
     let tps = done.load(Ordering::Relaxed) as f64 / seconds as f64;
-    println!(r#"{{"tps": {tps:.1}, "errors": {}}}"#, errors.load(Ordering::Relaxed));
+    println!(
+        r#"{{"tps": {tps:.1}, "errors": {}}}"#,
+        errors.load(Ordering::Relaxed)
+    );
     Ok(())
 }
 
@@ -74,7 +84,12 @@ async fn once(
          (id, business_id, idempotency_key, metric, quantity, accepted, used_after, created_at) \
          VALUES ($1, $2, $3, 'recordings', 1, TRUE, 0, $4) \
          ON CONFLICT (business_id, idempotency_key) DO NOTHING",
-        [Uuid::now_v7().into(), business.into(), key.into(), chrono::Utc::now().into()],
+        [
+            Uuid::now_v7().into(),
+            business.into(),
+            key.into(),
+            chrono::Utc::now().into(),
+        ],
     ))
     .await?;
     txn.query_one_raw(Statement::from_sql_and_values(

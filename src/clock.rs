@@ -20,3 +20,25 @@ impl Clock for SystemClock {
 }
 
 pub type SharedClock = Arc<dyn Clock>;
+
+/// A clock that stands still until moved: for tests of behaviours with a time in them.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn starting_at(now: DateTime<Utc>) -> Self {
+        ManualClock(std::sync::Mutex::new(now))
+    }
+
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        if let Ok(mut now) = self.0.lock() {
+            *now += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map_or_else(|_| Utc::now(), |now| *now)
+    }
+}

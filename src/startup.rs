@@ -47,6 +47,7 @@ impl Application {
             clock,
             settings: Arc::new(settings),
             root_key: Arc::new(root_key),
+            tokens: Arc::default(),
         };
 
         let schema = web::Data::new(graphql::build(state.clone()));

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use biscuit_auth::KeyPair;
 use sea_orm::DatabaseConnection;
 
+use crate::auth::cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 
@@ -14,6 +15,8 @@ pub struct AppState {
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub root_key: Arc<KeyPair>,
+    /// Tokens this node verified in the last few seconds.
+    pub tokens: Arc<TokenCache>,
 }
 
 impl AppState {

@@ -27,18 +27,48 @@ pub async fn authenticate(
         return Ok(Caller::Rejected(Rejection::Invalid));
     };
     let now = state.clock.now();
-    let (claims, verified) = match token::verify(state.root_key.public(), token, operations, now) {
-        Ok(verified) => verified,
-        Err(Rejection::NotAllowed(_)) => return Err(AppError::Forbidden),
-        Err(rejection) => return Ok(Caller::Rejected(rejection)),
+    let cached = match state.tokens.get(token, now) {
+        Some(cached) => {
+            // Checked moments ago: only the expiry and the holder's own checks remain.
+            if cached.expires_at.is_some_and(|at| at <= now) {
+                return Ok(Caller::Rejected(Rejection::Expired));
+            }
+            if cached.attenuated {
+                match cached.token.authorize_all(operations, now) {
+                    Ok(()) => {}
+                    Err(Rejection::NotAllowed(_)) => return Err(AppError::Forbidden),
+                    Err(rejection) => return Ok(Caller::Rejected(rejection)),
+                }
+            }
+            cached
+        }
+        None => {
+            let (claims, verified) =
+                match token::verify(state.root_key.public(), token, operations, now) {
+                    Ok(verified) => verified,
+                    Err(Rejection::NotAllowed(_)) => return Err(AppError::Forbidden),
+                    Err(rejection) => return Ok(Caller::Rejected(rejection)),
+                };
+            let Some(session) = sessions::alive(&state.db, claims.session_id, now).await? else {
+                return Ok(Caller::Rejected(Rejection::Revoked));
+            };
+            state.tokens.put(
+                token,
+                claims,
+                verified,
+                session.kind,
+                session.expires_at,
+                now,
+            )
+        }
     };
-    let Some(session) = sessions::alive(&state.db, claims.session_id, now).await? else {
-        return Ok(Caller::Rejected(Rejection::Revoked));
-    };
+    let claims = cached.claims;
+    let verified = cached.token;
+    let kind = cached.kind;
     let principal = Principal {
         user_id: claims.user_id,
         session_id: claims.session_id,
-        kind: session.kind,
+        kind,
         business_id: claims.business_id,
         role: claims.role,
         rights: claims.rights,

@@ -1,6 +1,7 @@
 //! Tokens and who may do what. Every token is a Biscuit signed by the root key.
 
 pub mod authenticate;
+pub mod cache;
 pub mod keys;
 pub mod password;
 pub mod principal;

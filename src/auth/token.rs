@@ -150,6 +150,37 @@ pub fn verify(
 }
 
 impl VerifiedToken {
+    /// Whether the holder appended blocks (checks that every request must satisfy).
+    pub fn is_attenuated(&self) -> bool {
+        self.0.block_count() > 1
+    }
+
+    /// Authorizes each of `operations` (see [`verify`]).
+    ///
+    /// # Errors
+    /// As [`VerifiedToken::authorize`].
+    pub fn authorize_all(
+        &self,
+        operations: &[Operation],
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        let none = [Operation::named("")];
+        let operations = if operations.is_empty() {
+            &none[..]
+        } else {
+            operations
+        };
+        for operation in operations {
+            let facts: Vec<(&str, &str)> = operation
+                .facts
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            self.authorize(&operation.name, &facts, now)?;
+        }
+        Ok(())
+    }
+
     /// Runs the authorizer for `operation` with extra request facts `(name, value)`.
     ///
     /// # Errors

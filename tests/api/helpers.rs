@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use saaskit::clock::SystemClock;
+use saaskit::clock::{SharedClock, SystemClock};
 use saaskit::config::Settings;
 use saaskit::startup::Application;
 use saaskit::state::AppState;
@@ -31,6 +31,18 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(
     customize: impl FnOnce(figment::Figment) -> figment::Figment,
 ) -> TestApp {
+    spawn_app_on(Arc::new(SystemClock), customize).await
+}
+
+/// As [`spawn_app`], on a clock the test moves.
+pub async fn spawn_app_with_clock(clock: SharedClock) -> TestApp {
+    spawn_app_on(clock, |figment| figment).await
+}
+
+async fn spawn_app_on(
+    clock: SharedClock,
+    customize: impl FnOnce(figment::Figment) -> figment::Figment,
+) -> TestApp {
     init_test_logging();
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = TestDatabase::create(&dir).await;
@@ -42,7 +54,7 @@ pub async fn spawn_app_with(
         .merge(("http_workers", 1))
         .merge(("db_max_connections", 5));
     let settings = Settings::from_figment(customize(figment)).expect("test settings");
-    let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+    let app = Application::build_with_clock(settings, clock)
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -70,7 +82,7 @@ impl TestApp {
             .merge(("http_workers", 1))
             .merge(("db_max_connections", 5));
         let settings = Settings::from_figment(figment).expect("test settings");
-        let app = Application::build_with_clock(settings, Arc::new(SystemClock))
+        let app = Application::build_with_clock(settings, self.state.clock.clone())
             .await
             .expect("the second node builds");
         let address = format!("http://127.0.0.1:{}", app.port());

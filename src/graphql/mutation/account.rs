@@ -79,7 +79,9 @@ impl AccountMutation {
     #[graphql(guard = "SignedIn")]
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
         let state = ctx.state()?;
-        accounts::logout(&state.db, ctx.principal()?, state.clock.now()).await?;
+        let principal = ctx.principal()?;
+        accounts::logout(&state.db, principal, state.clock.now()).await?;
+        state.tokens.forget_session(principal.session_id);
         Ok(true)
     }
 
@@ -87,7 +89,9 @@ impl AccountMutation {
     #[graphql(guard = "SignedIn")]
     async fn logout_everywhere(&self, ctx: &Context<'_>) -> Result<bool> {
         let state = ctx.state()?;
-        accounts::logout_everywhere(&state.db, ctx.principal()?, state.clock.now()).await?;
+        let principal = ctx.principal()?;
+        accounts::logout_everywhere(&state.db, principal, state.clock.now()).await?;
+        state.tokens.forget_user(principal.user_id);
         Ok(true)
     }
 
@@ -120,6 +124,7 @@ impl AccountMutation {
             state.clock.now(),
         )
         .await?;
+        state.tokens.forget_user(ctx.principal()?.user_id);
         Ok(true)
     }
 }

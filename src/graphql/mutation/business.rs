@@ -40,13 +40,16 @@ impl BusinessMutation {
     async fn rotate_api_key(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.state()?;
         let principal = ctx.principal()?;
-        Ok(api_keys::rotate(
+        let business_id = principal.business()?;
+        let key = api_keys::rotate(
             &state.db,
             &state.root_key,
             principal.user_id,
-            principal.business()?,
+            business_id,
             state.clock.now(),
         )
-        .await?)
+        .await?;
+        state.tokens.forget_business(business_id);
+        Ok(key)
     }
 }
