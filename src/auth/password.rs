@@ -15,10 +15,11 @@ use crate::error::AppError;
 pub const MIN_LEN: usize = 8;
 pub const MAX_BYTES: usize = 1024;
 
-/// At most this many hashes run at once (each holds 19 MiB).
+/// At most this many hashes run at once: half the cores, so a login storm leaves the other
+/// half to everything else (and each hash holds 19 MiB).
 static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Semaphore::new(cores)
+    Semaphore::new((cores / 2).max(1))
 });
 
 /// A hash of a random password, verified against when the account does not exist, so that
