@@ -35,7 +35,7 @@ pub async fn authenticate(
             }
             if cached.attenuated {
                 match cached.token.authorize_all(operations, now) {
-                    Ok(()) => {}
+                    Ok(_) => {}
                     Err(Rejection::NotAllowed(_)) => return Err(AppError::Forbidden),
                     Err(rejection) => return Ok(Caller::Rejected(rejection)),
                 }

@@ -127,26 +127,9 @@ pub fn verify(
 ) -> Result<(Claims, VerifiedToken), Rejection> {
     let biscuit = Biscuit::from_base64(token.trim(), root).map_err(|_| Rejection::Invalid)?;
     let verified = VerifiedToken(Arc::new(biscuit));
-    let mut claims = None;
-    // A request with no root field (it will fail validation) is still checked once.
-    let none = [Operation::named("")];
-    let operations = if operations.is_empty() {
-        &none[..]
-    } else {
-        operations
-    };
-    for operation in operations {
-        let facts: Vec<(&str, &str)> = operation
-            .facts
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        let mut authorizer = verified.authorize(&operation.name, &facts, now)?;
-        if claims.is_none() {
-            claims = Some(read_claims(&mut authorizer).ok_or(Rejection::Invalid)?);
-        }
-    }
-    Ok((claims.ok_or(Rejection::Invalid)?, verified))
+    let mut authorizer = verified.authorize_all(operations, now)?;
+    let claims = read_claims(&mut authorizer).ok_or(Rejection::Invalid)?;
+    Ok((claims, verified))
 }
 
 impl VerifiedToken {
@@ -155,7 +138,8 @@ impl VerifiedToken {
         self.0.block_count() > 1
     }
 
-    /// Authorizes each of `operations` (see [`verify`]).
+    /// Authorizes each of `operations` (see [`verify`]); returns the first authorizer, whose
+    /// world holds the authority's facts.
     ///
     /// # Errors
     /// As [`VerifiedToken::authorize`].
@@ -163,22 +147,25 @@ impl VerifiedToken {
         &self,
         operations: &[Operation],
         now: DateTime<Utc>,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Authorizer, Rejection> {
+        // A request with no root field (it will fail validation) is still checked once.
         let none = [Operation::named("")];
         let operations = if operations.is_empty() {
             &none[..]
         } else {
             operations
         };
+        let mut first = None;
         for operation in operations {
             let facts: Vec<(&str, &str)> = operation
                 .facts
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_str()))
                 .collect();
-            self.authorize(&operation.name, &facts, now)?;
+            let authorizer = self.authorize(&operation.name, &facts, now)?;
+            first.get_or_insert(authorizer);
         }
-        Ok(())
+        first.ok_or(Rejection::Invalid)
     }
 
     /// Runs the authorizer for `operation` with extra request facts `(name, value)`.

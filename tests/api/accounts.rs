@@ -261,33 +261,17 @@ async fn a_user_in_two_businesses_logs_in_to_either_and_switches() {
     let first = app.signup("ada@example.com").await;
     let second = app.signup("bob@example.com").await;
     // Ada joins Bob's business as a member.
-    {
-        use entity::{MemberStatus, Role, team_members};
-        use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
-        let ada = users::Entity::find()
+    let ada = {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        users::Entity::find()
             .filter(users::Column::Email.eq("ada@example.com"))
             .one(&app.state.db)
             .await
             .expect("query")
-            .expect("ada");
-        let now = chrono::Utc::now();
-        team_members::Entity::insert(team_members::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            business_id: Set(second.business_id.parse().expect("uuid")),
-            user_id: Set(ada.id),
-            role: Set(Role::Member),
-            status: Set(MemberStatus::Active),
-            invited_by: Set(None),
-            activation_key_hash: Set(None),
-            activation_expires_at: Set(None),
-            joined_at: Set(Some(now)),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(&app.state.db)
-        .await
-        .expect("membership");
-    }
+            .expect("ada")
+    };
+    app.add_membership(&second.business_id, ada.id, entity::Role::Member)
+        .await;
     let latest = app.login("ada@example.com", PASSWORD, None).await;
     assert_eq!(
         data(&latest)["login"]["viewer"]["business"]["id"],

@@ -46,14 +46,29 @@ async fn spawn_app_on(
     init_test_logging();
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = TestDatabase::create(&dir).await;
-    let figment = Settings::defaults()
-        .merge(("database_url", db.url()))
+    let key = saaskit::auth::keys::generate_hex();
+    let figment = customize(node_settings(&db.url(), &key, &dir));
+    start(figment, clock, db, dir).await
+}
+
+/// The settings every test node runs with.
+fn node_settings(database_url: &str, root_key: &str, dir: &TempDir) -> figment::Figment {
+    Settings::defaults()
+        .merge(("database_url", database_url))
         .merge(("bind", "127.0.0.1:0"))
-        .merge(("root_key", saaskit::auth::keys::generate_hex()))
+        .merge(("root_key", root_key))
         .merge(("mail_dir", dir.path().join("mail-outbox")))
         .merge(("http_workers", 1))
-        .merge(("db_max_connections", 5));
-    let settings = Settings::from_figment(customize(figment)).expect("test settings");
+        .merge(("db_max_connections", 5))
+}
+
+async fn start(
+    figment: figment::Figment,
+    clock: SharedClock,
+    db: TestDatabase,
+    dir: TempDir,
+) -> TestApp {
+    let settings = Settings::from_figment(figment).expect("test settings");
     let app = Application::build_with_clock(settings, clock)
         .await
         .expect("the application builds");
@@ -70,31 +85,12 @@ async fn spawn_app_on(
 }
 
 impl TestApp {
-    /// Another saaskit process (a second replica) on the same database and root key.
+    /// Another saaskit process (a second replica) on the same database, root key and clock.
     pub async fn second_node(&self) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let key = self.state.root_key.private().to_bytes_hex();
-        let figment = Settings::defaults()
-            .merge(("database_url", self.db_url()))
-            .merge(("bind", "127.0.0.1:0"))
-            .merge(("root_key", key))
-            .merge(("mail_dir", dir.path().join("mail-outbox")))
-            .merge(("http_workers", 1))
-            .merge(("db_max_connections", 5));
-        let settings = Settings::from_figment(figment).expect("test settings");
-        let app = Application::build_with_clock(settings, self.state.clock.clone())
-            .await
-            .expect("the second node builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let state = app.state().clone();
-        tokio::spawn(app.run_until_stopped());
-        TestApp {
-            address,
-            state,
-            client: reqwest::Client::new(),
-            _db: TestDatabase::Shared,
-            _dir: dir,
-        }
+        let figment = node_settings(&self.db_url(), &key, &dir);
+        start(figment, self.state.clock.clone(), TestDatabase::Shared, dir).await
     }
 
     fn db_url(&self) -> String {
@@ -319,10 +315,32 @@ impl TestApp {
         self.token_for(email, PASSWORD, None).await
     }
 
-    /// Adds a new user to `business_id` with `role` (as an accepted invitation would) and
-    /// returns their token in that business.
+    /// Makes `user_id` an active member of `business_id` (as an accepted invitation would).
+    pub async fn add_membership(&self, business_id: &str, user_id: uuid::Uuid, role: entity::Role) {
+        use entity::team_members;
+        use sea_orm::{ActiveValue::Set, EntityTrait};
+        let now = chrono::Utc::now();
+        team_members::Entity::insert(team_members::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            business_id: Set(business_id.parse().expect("a uuid")),
+            user_id: Set(user_id),
+            role: Set(role),
+            status: Set(entity::MemberStatus::Active),
+            invited_by: Set(None),
+            activation_key_hash: Set(None),
+            activation_expires_at: Set(None),
+            joined_at: Set(Some(now)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&self.state.db)
+        .await
+        .expect("a membership");
+    }
+
+    /// Adds a new user to `business_id` with `role` and returns their token in that business.
     pub async fn member_token(&self, business_id: &str, email: &str, role: entity::Role) -> String {
-        use entity::{team_members, users};
+        use entity::users;
         use sea_orm::{ActiveValue::Set, EntityTrait};
         let now = chrono::Utc::now();
         let hash = saaskit::auth::password::hash(PASSWORD.into())
@@ -344,22 +362,7 @@ impl TestApp {
         .exec_without_returning(&self.state.db)
         .await
         .expect("a user");
-        team_members::Entity::insert(team_members::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            business_id: Set(business_id.parse().expect("a uuid")),
-            user_id: Set(user_id),
-            role: Set(role),
-            status: Set(entity::MemberStatus::Active),
-            invited_by: Set(None),
-            activation_key_hash: Set(None),
-            activation_expires_at: Set(None),
-            joined_at: Set(Some(now)),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(&self.state.db)
-        .await
-        .expect("a membership");
+        self.add_membership(business_id, user_id, role).await;
         self.token_for(email, PASSWORD, Some(business_id)).await
     }
 }
