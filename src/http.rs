@@ -40,11 +40,7 @@ async fn graphql(
             }));
         }
     };
-    let operations = operations::root_fields(
-        &request.query,
-        request.operation_name.as_deref(),
-        &request.variables,
-    );
+    let operations = operations::of_request(&mut request);
     let caller = match authenticate(&state, authorization(&http), &operations).await {
         Ok(caller) => caller,
         Err(err) => return refuse(err),

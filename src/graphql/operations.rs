@@ -2,7 +2,6 @@
 //! with the facts of their arguments that tokens may be narrowed on (e.g. `metric(name)` for
 //! `recordUsage`, so a key attenuated to one metric cannot record another).
 
-use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, Selection, SelectionSet,
 };
@@ -13,16 +12,27 @@ pub use crate::auth::token::Operation;
 /// Deepest fragment nesting followed at the root (cycles are invalid anyway).
 const MAX_FRAGMENT_DEPTH: usize = 8;
 
-/// The root fields (by name, not alias) of the operation a request runs; empty when the
-/// document does not parse or names no runnable operation (execution will then fail).
+/// The root fields of the operation a request runs. The document is parsed once: execution
+/// reuses the parse kept in the request.
+pub fn of_request(request: &mut async_graphql::Request) -> Vec<Operation> {
+    let operation_name = request.operation_name.take();
+    let variables = std::mem::take(&mut request.variables);
+    let found = match request.parsed_query() {
+        Ok(document) => root_fields(document, operation_name.as_deref(), &variables),
+        Err(_) => Vec::new(),
+    };
+    request.operation_name = operation_name;
+    request.variables = variables;
+    found
+}
+
+/// The root fields (by name, not alias) of the operation a document runs; empty when it names
+/// no runnable operation (execution will then fail).
 pub fn root_fields(
-    query: &str,
+    document: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
 ) -> Vec<Operation> {
-    let Ok(document) = parse_query(query) else {
-        return Vec::new();
-    };
     let operation = match (&document.operations, operation_name) {
         (DocumentOperations::Single(operation), _) => Some(operation),
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
@@ -34,7 +44,7 @@ pub fn root_fields(
     let mut found = Vec::new();
     if let Some(operation) = operation {
         let walk = Walk {
-            document: &document,
+            document,
             variables,
         };
         walk.collect(&operation.node.selection_set.node, 0, &mut found);
@@ -105,9 +115,17 @@ impl Walk<'_> {
 
 #[cfg(test)]
 mod tests {
-    use async_graphql::Variables;
+    use async_graphql::{Request, Variables};
 
-    use super::root_fields;
+    use super::{Operation, of_request};
+
+    fn root_fields(query: &str, operation: Option<&str>, variables: &Variables) -> Vec<Operation> {
+        let mut request = Request::new(query).variables(variables.clone());
+        if let Some(name) = operation {
+            request = request.operation_name(name);
+        }
+        of_request(&mut request)
+    }
 
     fn names(query: &str, operation: Option<&str>) -> Vec<String> {
         root_fields(query, operation, &Variables::default())
