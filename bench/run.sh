@@ -36,8 +36,8 @@ stop_server() { if [ -n "$SERVER" ]; then kill -INT "$SERVER" 2>/dev/null || tru
 trap 'stop_server; rm -rf "$WORK"' EXIT
 
 start_server() { # DATABASE_URL
-  DATABASE_URL=$1 SAASKIT_BIND=127.0.0.1:$PORT SAASKIT_ROOT_KEY=$KEY SAASKIT_LOG=warn \
-    SAASKIT_MAIL_DIR=$WORK/mail SAASKIT_DB_MAX_CONNECTIONS=${BENCH_DB_CONNECTIONS:-16} \
+  env DATABASE_URL="$1" SAASKIT_BIND=127.0.0.1:$PORT SAASKIT_ROOT_KEY="$KEY" SAASKIT_LOG=warn \
+    SAASKIT_MAIL_DIR="$WORK/mail" ${BENCH_DB_CONNECTIONS:+SAASKIT_DB_MAX_CONNECTIONS=$BENCH_DB_CONNECTIONS} \
     "$BIN" serve >"$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 100); do curl -sf "$URL/ready" >/dev/null 2>&1 && return; sleep 0.1; done

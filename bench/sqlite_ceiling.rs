@@ -21,7 +21,8 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "sqlite://saaskit.db?mode=rwc".into());
     let tasks: usize = args.next().map_or(Ok(64), |a| a.parse())?;
     let seconds: u64 = args.next().map_or(Ok(20), |a| a.parse())?;
-    let db = saaskit::db::connect(&url, 10).await?;
+    // The pool saaskit itself opens on SQLite.
+    let db = saaskit::db::connect(&url, None).await?;
     let targets: Vec<(Uuid, Uuid)> = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),

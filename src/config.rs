@@ -71,9 +71,10 @@ pub struct Settings {
     /// behind a proxy that sets it; otherwise clients could pick their own address).
     #[serde(deserialize_with = "flag")]
     pub trust_forwarded_for: bool,
-    /// `SAASKIT_DB_MAX_CONNECTIONS`: size of the database pool.
-    #[serde(deserialize_with = "number")]
-    pub db_max_connections: u32,
+    /// `SAASKIT_DB_MAX_CONNECTIONS`: size of the database pool; unset means 10 on PostgreSQL
+    /// and 4 on SQLite (one writer at a time: more connections only wait longer for the lock).
+    #[serde(default, deserialize_with = "optional_number")]
+    pub db_max_connections: Option<u32>,
 }
 
 /// The defaults, as the figment layer everything else overrides.
@@ -91,7 +92,6 @@ struct Defaults {
     log_format: LogFormat,
     log: &'static str,
     trust_forwarded_for: bool,
-    db_max_connections: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -107,7 +107,6 @@ const DEFAULTS: Defaults = Defaults {
     log_format: LogFormat::Compact,
     log: "info,sqlx=warn,sea_orm=warn",
     trust_forwarded_for: false,
-    db_max_connections: 10,
 };
 
 /// A setting that could not be used, named by its environment variable.
@@ -187,7 +186,7 @@ impl Settings {
         if self.cycle_every.is_zero() {
             return Err(invalid("SAASKIT_CYCLE_EVERY", "must be longer than zero"));
         }
-        if self.db_max_connections == 0 {
+        if self.db_max_connections == Some(0) {
             return Err(invalid("SAASKIT_DB_MAX_CONNECTIONS", "must be at least 1"));
         }
         if self.bootstrap_staff_email.is_some() != self.bootstrap_staff_password.is_some() {
@@ -351,7 +350,7 @@ mod tests {
             jail.set_env("SAASKIT_DB_MAX_CONNECTIONS", "7");
             let settings = Settings::load().expect("loads");
             assert_eq!(settings.mail_from, "42");
-            assert_eq!(settings.db_max_connections, 7);
+            assert_eq!(settings.db_max_connections, Some(7));
             Ok(())
         });
     }

@@ -125,7 +125,9 @@ fn staff_create_reads_the_password_from_stdin_and_the_staff_user_can_log_in() {
 
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
-        let conn = saaskit::db::connect(&db, 1).await.expect("the database");
+        let conn = saaskit::db::connect(&db, Some(1))
+            .await
+            .expect("the database");
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let user = entity::users::Entity::find()
             .filter(entity::users::Column::Email.eq("ops@example.com"))
