@@ -216,8 +216,12 @@ async fn add_slow<C: ConnectionTrait>(
         ));
     }
     let mut added = add(txn, &metered, metric, quantity).await?;
-    if added.is_none() && !exists(txn, &metered, metric).await? {
-        create_counter(txn, &metered, metric).await?;
+    if added.is_none() {
+        if !exists(txn, &metered, metric).await? {
+            create_counter(txn, &metered, metric).await?;
+        }
+        // Again: the counter may have been created (by us, or by a concurrent first use that
+        // committed in between) since the first attempt looked.
         added = add(txn, &metered, metric, quantity).await?;
     }
     Ok(match added {

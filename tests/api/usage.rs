@@ -92,6 +92,41 @@ async fn concurrent_calls_never_overshoot_the_limit() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_uses_of_a_metric_all_count() {
+    let app = spawn_app().await;
+    // Ten businesses, each using `recordings` for the first time from many tasks at once.
+    let mut accounts = Vec::new();
+    for i in 0..10 {
+        accounts.push(app.signup(&format!("first{i}@example.com")).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for account in &accounts {
+        let business: uuid::Uuid = account.business_id.parse().expect("uuid");
+        for i in 0..12 {
+            let db = app.state.db.clone();
+            tasks.spawn(async move {
+                let input = saaskit::services::usage::Record {
+                    metric: "recordings".into(),
+                    quantity: 1,
+                    idempotency_key: Some(format!("first-{i}")),
+                };
+                saaskit::services::usage::record(&db, business, input, chrono::Utc::now()).await
+            });
+        }
+    }
+    let mut refused = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        if let Err(err) = result.expect("the task ran") {
+            refused.push(err.to_string());
+        }
+    }
+    assert!(refused.is_empty(), "{refused:?}");
+    for account in &accounts {
+        assert_eq!(used(&app, account, "recordings").await, 12);
+    }
+}
+
 #[tokio::test]
 async fn concurrent_calls_with_one_key_count_once() {
     let app = spawn_app().await;
