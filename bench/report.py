@@ -18,8 +18,6 @@ def row(label, run, ceiling, rss_key, storm=None):
     rss = r.get(rss_key, {}).get("kib")
     rss = f"{rss / 1024:.1f}" if rss else "n/a"
     print(f"| {label} | {run['rps']:.0f} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['errors']} | {rss} | {ceiling or 0:.0f} | {ratio} |")
-    if run["errors"] and run.get("sample_error"):
-        print(f"|   first error: {run['sample_error'][:200]} |")
 
 
 print()

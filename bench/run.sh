@@ -50,9 +50,22 @@ prepare() { # DATABASE_URL
   python3 bench/setup.py "$URL" $STAFF_EMAIL "$STAFF_PASSWORD" "$BUSINESSES" "$BENCH_KEYS" "$BENCH_LOGINS"
 }
 
+DB_NOW=
+events_of() { # RUN: how many events the run's requests recorded
+  case "$DB_NOW" in
+    postgres*) psql "$DB_NOW" -Atc "SELECT count(*) FROM usage_events WHERE idempotency_key LIKE '$1-%'" ;;
+    *) python3 -c "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM usage_events WHERE idempotency_key LIKE ?\", (sys.argv[2] + '-%',)).fetchone()[0])" "$WORK/bench.db" "$1" ;;
+  esac
+}
+
 sdk_load() { # NAME SECONDS
-  BENCH_RUN="$1-$RANDOM" wrk -t2 -c"$CONNECTIONS" -d"$2"s --latency -s bench/record_usage.lua "$URL" \
-    | grep '^{"requests"' | sed "s/^/$1 /" >>"$RESULTS"
+  local run="$1-$RANDOM" line
+  line=$(BENCH_RUN="$run" wrk -t2 -c"$CONNECTIONS" -d"$2"s --latency -s bench/record_usage.lua "$URL" \
+    | grep '^{"requests"')
+  sleep 0.5 # requests still in flight when wrk stopped
+  # Every request that succeeded recorded one event under its unique key; the rest failed.
+  python3 -c 'import json, sys; r = json.loads(sys.argv[1]); r["errors"] = r.pop("http_errors") + max(0, r["requests"] - int(sys.argv[2])); print(sys.argv[3], json.dumps(r))' \
+    "$line" "$(events_of "$run")" "$1" >>"$RESULTS"
 }
 
 peak_rss() { echo "$1 {\"kib\": $(awk '/VmHWM/ {print $2}' /proc/"$SERVER"/status)}" >>"$RESULTS"; }
@@ -61,6 +74,7 @@ peak_rss() { echo "$1 {\"kib\": $(awk '/VmHWM/ {print $2}' /proc/"$SERVER"/statu
 echo "bench: PostgreSQL"
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS saaskit_bench WITH (FORCE)" -qc "CREATE DATABASE saaskit_bench"
 PGDB=$PG/saaskit_bench
+DB_NOW=$PGDB
 prepare "$PGDB"
 sdk_load warmup "$WARMUP"
 sdk_load pg "$SECONDS_RUN"
@@ -82,6 +96,7 @@ psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS saaskit_bench WITH (FORCE)"
 # --- SQLite ----------------------------------------------------------------------------------
 echo "bench: SQLite"
 SQLITE="sqlite://$WORK/bench.db?mode=rwc"
+DB_NOW=$SQLITE
 prepare "$SQLITE"
 sdk_load warmup "$WARMUP"
 sdk_load sqlite "$SECONDS_RUN"

@@ -101,9 +101,9 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The process can serve: its database answers.
+/// The process can serve: its database answers and holds saaskit's tables.
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
+    match crate::services::plans::check_schema(&state.db).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");

@@ -34,44 +34,53 @@ impl Application {
 
     /// As [`Application::build`], with the clock tests move.
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        let db = connect_and_migrate(&settings).await?;
-        services::plans::seed_defaults(&db, clock.now())
+        let setup = connect_and_migrate(&settings).await?;
+        services::plans::seed_defaults(&setup, clock.now())
             .await
             .context("cannot seed the default plans")?;
         let root_key = auth::keys::load(&settings)?;
-        bootstrap_staff(&db, &settings, clock.now()).await?;
+        bootstrap_staff(&setup, &settings, clock.now()).await?;
+        setup.close().await?;
+        let url = settings.database_url.expose_secret();
+        let pools = db::PoolSpec::parse(url, settings.db_max_connections)?;
+        let workers = settings.http_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let worker_pool = pools.share(workers);
         // The dummy hash that keeps unknown e-mails as slow as wrong passwords.
         tokio::task::spawn_blocking(auth::password::warm_up);
         let state = AppState {
-            db,
+            db: pools.open_lazy(),
             clock,
             settings: Arc::new(settings),
             root_key: Arc::new(root_key),
             tokens: Arc::default(),
         };
 
-        let schema = web::Data::new(graphql::build(state.clone()));
-        let shared = web::Data::new(state.clone());
+        let shared = state.clone();
         let bind = &state.settings.bind;
         let listener = TcpListener::bind(bind).with_context(|| {
             format!("cannot listen on {bind} (SAASKIT_BIND); is another process using it?")
         })?;
         let addr = listener.local_addr()?;
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
+            // Each worker holds its own share of the connections (see `db::PoolSpec`).
+            let state = AppState {
+                db: worker_pool.open_lazy(),
+                ..shared.clone()
+            };
             App::new()
-                .app_data(schema.clone())
-                .app_data(shared.clone())
+                .app_data(web::Data::new(graphql::build(state.clone())))
+                .app_data(web::Data::new(state))
                 .configure(http::configure)
         })
         .shutdown_timeout(10)
         // Ctrl-C and SIGTERM both drain in-flight requests (see `run_until_stopped`); actix
         // alone would stop at once on Ctrl-C.
         .disable_signals()
-        .listen(listener)?;
-        if let Some(workers) = state.settings.http_workers {
-            server = server.workers(workers);
-        }
-        let server = server.run();
+        .workers(workers)
+        .listen(listener)?
+        .run();
         tracing::info!(
             "saaskit listening on http://{addr} (GraphQL at /graphql, GraphiQL at /graphiql)"
         );

@@ -24,6 +24,15 @@ pub async fn list_public<C: ConnectionTrait>(db: &C) -> Result<Vec<plans::Model>
         .await?)
 }
 
+/// Whether the database answers with saaskit's tables in it (for readiness probes).
+///
+/// # Errors
+/// The database is unreachable or not migrated.
+pub async fn check_schema<C: ConnectionTrait>(db: &C) -> Result<(), AppError> {
+    plans::Entity::find().one(db).await?;
+    Ok(())
+}
+
 /// The limits of each of `plan_ids`, in one query, ordered by metric. A plan without limits
 /// maps to an empty list.
 #[tracing::instrument(skip_all, fields(plans = plan_ids.len()))]

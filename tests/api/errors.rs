@@ -52,7 +52,7 @@ async fn a_query_nested_too_deep_is_refused() {
 #[tokio::test]
 async fn a_database_failure_reaches_the_client_as_a_generic_error() {
     let app = spawn_app().await;
-    app.state.db.clone().close().await.expect("the pool closes");
+    app.break_database().await;
     let response = app.graphql("{ plans { code } }", json!({}), None).await;
     assert_eq!(error_code(&response), "INTERNAL_SERVER_ERROR");
     let message = response["errors"][0]["message"]

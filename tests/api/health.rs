@@ -15,9 +15,9 @@ async fn ready_answers_when_the_database_is_reachable() {
 }
 
 #[tokio::test]
-async fn ready_fails_when_the_database_is_gone() {
+async fn ready_fails_when_the_database_lacks_its_tables() {
     let app = spawn_app().await;
-    app.state.db.clone().close().await.expect("the pool closes");
+    app.break_database().await;
     let response = app.get("/ready").await;
     assert_eq!(response.status(), 503);
 }

@@ -93,6 +93,16 @@ impl TestApp {
         start(figment, self.state.clock.clone(), TestDatabase::Shared, dir).await
     }
 
+    /// Makes the database unusable for the server: its `plans` table disappears.
+    pub async fn break_database(&self) {
+        use sea_orm::ConnectionTrait;
+        self.state
+            .db
+            .execute_unprepared("ALTER TABLE plans RENAME TO plans_gone")
+            .await
+            .expect("the table is renamed");
+    }
+
     fn db_url(&self) -> String {
         self._db.url()
     }
