@@ -370,3 +370,63 @@ async fn garbage_and_foreign_tokens_are_unauthenticated_never_a_server_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_team_lists_its_people_but_not_the_sdk_key() {
+    use entity::team_members;
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    let app = spawn_app().await;
+    let account = app.signup("ada@example.com").await;
+    app.member_token(
+        &account.business_id,
+        "bob@example.com",
+        entity::Role::Member,
+    )
+    .await;
+    let query = "query($all: Boolean) { business { members(includeDeactivated: $all) {
+        edges { node { role status joinedAt user { email } } } } invitations { id } } }";
+    let response = app.graphql(query, json!({}), Some(&account.token)).await;
+    let members = &data(&response)["business"]["members"]["edges"];
+    let people: Vec<(&str, &str)> = members
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["user"]["email"].as_str().unwrap_or_default(),
+                e["node"]["role"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        people,
+        [("ada@example.com", "OWNER"), ("bob@example.com", "MEMBER")]
+    );
+    assert!(members[0]["node"]["joinedAt"].is_string());
+    assert_eq!(data(&response)["business"]["invitations"], json!([]));
+
+    let bob = users::Entity::find()
+        .filter(users::Column::Email.eq("bob@example.com"))
+        .one(&app.state.db)
+        .await
+        .expect("query")
+        .expect("bob");
+    team_members::Entity::update_many()
+        .col_expr(team_members::Column::Status, Expr::value("deactivated"))
+        .filter(team_members::Column::UserId.eq(bob.id))
+        .exec(&app.state.db)
+        .await
+        .expect("deactivated");
+    let active = app.graphql(query, json!({}), Some(&account.token)).await;
+    assert_eq!(
+        data(&active)["business"]["members"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let all = app
+        .graphql(query, json!({ "all": true }), Some(&account.token))
+        .await;
+    let edges = &data(&all)["business"]["members"]["edges"];
+    assert_eq!(edges[1]["node"]["status"], "DEACTIVATED");
+}

@@ -109,6 +109,12 @@ const ROWS: &[Row] = &[
         expect: "UOOOOOFOUUUU",
     },
     Row {
+        field: "business",
+        query: "{ business { members { edges { node { role user { email } } } } invitations { id } } }",
+        variables: none,
+        expect: "UFOOOOFOUUUU",
+    },
+    Row {
         field: "businesses",
         query: "{ businesses(first: 5) { edges { node { id name } } } }",
         variables: none,
@@ -116,7 +122,8 @@ const ROWS: &[Row] = &[
     },
     Row {
         field: "businessById",
-        query: "query($id: ID!) { businessById(id: $id) { name subscription { status } } }",
+        query: "query($id: ID!) { businessById(id: $id) { name subscription { status }
+            members { edges { node { role } } } } }",
         variables: business_a,
         expect: "UFFFFFOFUUUU",
     },

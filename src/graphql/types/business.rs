@@ -3,14 +3,14 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::businesses;
 
-use super::{AuditEvent, Subscription, Usage};
+use super::{AuditEvent, Invitation, Subscription, TeamMember, Usage};
 use crate::auth::{Grant, Right};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::OnBusiness;
 use crate::graphql::loaders::{SubscriptionOf, load};
 use crate::graphql::pagination::{self, Page};
-use crate::services::{api_keys, lookup, usage};
+use crate::services::{api_keys, lookup, team, usage};
 
 /// A tenant: a company using the product, with its team, subscription and usage.
 pub struct Business {
@@ -56,6 +56,34 @@ impl Business {
         Ok(subscription.map(Subscription).ok_or(AppError::NotFound {
             what: "subscription",
         })?)
+    }
+
+    /// The people of the business (invited and active; deactivated too when asked), in the
+    /// order they were added. The SDK key is not a member here.
+    #[graphql(guard = "OnBusiness(self.model.id, Right::TeamRead, self.grant)")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        include_deactivated: Option<bool>,
+    ) -> Result<Connection<String, TeamMember, EmptyFields, EmptyFields>> {
+        let page = Page::new(first, after.as_deref())?;
+        let state = ctx.state()?;
+        let include = include_deactivated.unwrap_or(false);
+        let rows =
+            team::members_page(&state.db, self.model.id, include, page.after, page.limit).await?;
+        Ok(pagination::connection(rows, page, |row| {
+            Edge::new(row.id.to_string(), TeamMember(row))
+        }))
+    }
+
+    /// Invitations not yet accepted, newest first.
+    #[graphql(guard = "OnBusiness(self.model.id, Right::TeamRead, self.grant)")]
+    async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
+        let state = ctx.state()?;
+        let rows = team::invitations(&state.db, self.model.id).await?;
+        Ok(rows.into_iter().map(Invitation).collect())
     }
 
     /// The SDK key: it records and reads usage, nothing else. Every read mints a fresh string

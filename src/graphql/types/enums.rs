@@ -33,6 +33,23 @@ impl From<Role> for entity::Role {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum MemberStatus {
+    Invited,
+    Active,
+    Deactivated,
+}
+
+impl From<entity::MemberStatus> for MemberStatus {
+    fn from(status: entity::MemberStatus) -> Self {
+        match status {
+            entity::MemberStatus::Invited => Self::Invited,
+            entity::MemberStatus::Active => Self::Active,
+            entity::MemberStatus::Deactivated => Self::Deactivated,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum SubscriptionStatus {
     Active,
     /// A renewal was declined; usage is refused until it is paid or the grace period ends.

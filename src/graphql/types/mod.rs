@@ -6,15 +6,17 @@ mod business;
 mod enums;
 mod plan;
 mod subscription;
+mod team;
 mod usage;
 mod user;
 mod viewer;
 
 pub use audit::AuditEvent;
 pub use business::Business;
-pub use enums::{PeriodUnit, Role, SubscriptionStatus};
+pub use enums::{MemberStatus, PeriodUnit, Role, SubscriptionStatus};
 pub use plan::Plan;
 pub use subscription::Subscription;
+pub use team::{Invitation, TeamMember};
 pub use usage::{Usage, UsageResult};
 pub use user::User;
 pub use viewer::{AuthPayload, Viewer};
