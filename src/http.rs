@@ -40,6 +40,17 @@ async fn graphql(
             }));
         }
     };
+    if let Ok(document) = request.parsed_query()
+        && operations::alias_count(document) > operations::MAX_ALIASES
+    {
+        let message = format!(
+            "the query uses more than {} aliases",
+            operations::MAX_ALIASES
+        );
+        return HttpResponse::Ok().json(json!({
+            "errors": [{ "message": message, "extensions": { "code": "GRAPHQL_VALIDATION_FAILED" } }]
+        }));
+    }
     let operations = operations::of_request(&mut request);
     let caller = match authenticate(&state, authorization(&http), &operations).await {
         Ok(caller) => caller,

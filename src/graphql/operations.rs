@@ -12,6 +12,37 @@ pub use crate::auth::token::Operation;
 /// Deepest fragment nesting followed at the root (cycles are invalid anyway).
 const MAX_FRAGMENT_DEPTH: usize = 8;
 
+/// Most aliases one document may use: aliases let a small query ask for the same expensive
+/// field many times over.
+pub const MAX_ALIASES: usize = 30;
+
+/// How many aliased fields the document holds, in all its operations and fragments.
+pub fn alias_count(document: &ExecutableDocument) -> usize {
+    fn count(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    usize::from(field.node.alias.is_some()) + count(&field.node.selection_set.node)
+                }
+                Selection::InlineFragment(inline) => count(&inline.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    let operations: usize = document
+        .operations
+        .iter()
+        .map(|(_, operation)| count(&operation.node.selection_set.node))
+        .sum();
+    let fragments: usize = document
+        .fragments
+        .values()
+        .map(|fragment| count(&fragment.node.selection_set.node))
+        .sum();
+    operations + fragments
+}
+
 /// The root fields of the operation a request runs. The document is parsed once: execution
 /// reuses the parse kept in the request.
 pub fn of_request(request: &mut async_graphql::Request) -> Vec<Operation> {
@@ -115,6 +146,7 @@ impl Walk<'_> {
 
 #[cfg(test)]
 mod tests {
+    use async_graphql::parser::parse_query;
     use async_graphql::{Request, Variables};
 
     use super::{Operation, of_request};
@@ -143,6 +175,15 @@ mod tests {
         assert_eq!(names(query, Some("B")), ["logout"]);
         assert!(names(query, None).is_empty(), "ambiguous without a name");
         assert!(names("{ broken", None).is_empty());
+    }
+
+    #[test]
+    fn aliases_are_counted_everywhere() {
+        let document = parse_query(
+            "query { a: me { b: role } ...F } fragment F on Query { c: plans { code } }",
+        )
+        .expect("parses");
+        assert_eq!(super::alias_count(&document), 3);
     }
 
     #[test]

@@ -60,3 +60,22 @@ async fn a_database_failure_reaches_the_client_as_a_generic_error() {
         .unwrap_or_default();
     assert_eq!(message, "internal server error", "no internals leak");
 }
+
+#[tokio::test]
+async fn a_query_with_too_many_aliases_is_refused() {
+    let app = spawn_app().await;
+    let fields: String = (0..31)
+        .map(|i| format!("p{i}: plans {{ code }} "))
+        .collect();
+    let response = app
+        .graphql(&format!("{{ {fields} }}"), json!({}), None)
+        .await;
+    assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED");
+    let fields: String = (0..30)
+        .map(|i| format!("p{i}: plans {{ code }} "))
+        .collect();
+    let response = app
+        .graphql(&format!("{{ {fields} }}"), json!({}), None)
+        .await;
+    assert!(response.get("errors").is_none(), "{response}");
+}
