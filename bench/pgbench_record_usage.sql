@@ -1,15 +1,26 @@
--- The PostgreSQL ceiling for recordUsage: the transaction saaskit runs (record the event under
--- its idempotency key, add to the counter only within the limit), without HTTP, GraphQL or auth.
+-- The PostgreSQL ceiling for recordUsage: the very statement saaskit runs for a call with an
+-- idempotency key (src/services/usage.rs, COUNTED_AND_RECORDED: the conditional counter update
+-- and the event insert in one statement), without HTTP, GraphQL or auth around it.
 -- bench_targets maps 1..100 to the businesses that bench/setup.py signed up.
 \set n random(1, 100)
 \set r random(1, 1000000000000)
-BEGIN;
-INSERT INTO usage_events (id, business_id, idempotency_key, metric, quantity, accepted, used_after, created_at)
-  SELECT gen_random_uuid(), business_id, 'pgbench-' || :client_id || '-' || :r, 'recordings', 1, TRUE, 0, now()
-  FROM bench_targets WHERE n = :n
-  ON CONFLICT (business_id, idempotency_key) DO NOTHING;
-UPDATE usage_counters SET used = used + 1
-  WHERE subscription_id = (SELECT subscription_id FROM bench_targets WHERE n = :n)
-    AND metric = 'recordings' AND used + 1 <= 2000000000
-  RETURNING used;
-END;
+WITH t AS (SELECT business_id FROM bench_targets WHERE n = :n),
+counted AS (
+  UPDATE usage_counters SET used = used + 1
+  WHERE metric = 'recordings'
+    AND subscription_id =
+        (SELECT id FROM subscriptions WHERE business_id = (SELECT business_id FROM t) AND status = 'active')
+    AND used + 1 >= 0
+    AND EXISTS (SELECT 1 FROM plan_limits l JOIN subscriptions s ON l.plan_id = s.plan_id
+                WHERE s.business_id = (SELECT business_id FROM t) AND l.metric = 'recordings'
+                  AND (l.max IS NULL OR usage_counters.used + 1 <= l.max)
+                  AND (1 > 0 OR NOT l.resets_each_period))
+  RETURNING used,
+    (SELECT l.max FROM plan_limits l JOIN subscriptions s ON l.plan_id = s.plan_id
+     WHERE s.business_id = (SELECT business_id FROM t) AND l.metric = 'recordings') AS max
+), recorded AS (
+  INSERT INTO usage_events
+    (id, business_id, idempotency_key, metric, quantity, accepted, used_after, created_at)
+  SELECT gen_random_uuid(), (SELECT business_id FROM t), 'pgbench-' || :client_id || '-' || :r,
+         'recordings', 1, TRUE, used, now() FROM counted)
+SELECT used, max FROM counted;

@@ -85,7 +85,7 @@ wait $STORM
 peak_rss pg_rss
 stop_server
 
-echo "bench: PostgreSQL ceiling (pgbench, same transaction, $CONNECTIONS clients)"
+echo "bench: PostgreSQL ceiling (pgbench, the same statement, $CONNECTIONS clients)"
 psql "$PGDB" -qc "CREATE TABLE bench_targets AS SELECT row_number() OVER (ORDER BY id) AS n, business_id, id AS subscription_id FROM subscriptions WHERE plan_id = (SELECT id FROM plans WHERE code = 'bench')"
 pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$WARMUP" -f bench/pgbench_record_usage.sql "$PGDB" >/dev/null
 TPS=$(pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$SECONDS_RUN" -f bench/pgbench_record_usage.sql "$PGDB" \
