@@ -1,0 +1,170 @@
+//! Usage metering: `recordUsage`'s exactly-once, limit-enforcing counter, and the dashboard's
+//! view of it.
+//!
+//! A call adds `quantity` to the metric's counter only when the result stays within the plan's
+//! limit — one conditional `UPDATE … WHERE used + q <= max`, so concurrent calls never
+//! overshoot. With an idempotency key the event is recorded under `(business, key)` in the same
+//! transaction; a second call with that key counts nothing and returns the first call's answer.
+//! Refused calls count nothing and record nothing, so a key may be retried after a refusal.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+mod dashboard;
+mod fast;
+mod slow;
+
+pub use dashboard::{Usage, of_business, seats};
+use fast::{OneStatement, add_fast, count_and_record_at_once};
+use slow::{Added, add_slow, earlier, metered, replay};
+
+/// Metrics counted from other data, not recorded.
+const BUILT_IN: &[&str] = &["members"];
+const MAX_KEY: usize = 255;
+
+/// `recordUsage`'s input.
+pub struct Record {
+    pub metric: String,
+    pub quantity: i64,
+    pub idempotency_key: Option<String>,
+}
+
+/// What a metric stands at after a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub metric: String,
+    pub used: i64,
+    pub limit: Option<i64>,
+    /// This call repeated an earlier one with the same key and counted nothing.
+    pub duplicate: bool,
+}
+
+fn check_key(key: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(key) = key else { return Ok(None) };
+    let printable = key.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if key.is_empty() || key.len() > MAX_KEY || !printable {
+        return Err(AppError::bad_input(
+            "idempotencyKey",
+            "use 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// Records `input` for `business_id`.
+///
+/// # Errors
+/// `BAD_USER_INPUT` on `metric` (unknown or built in), `quantity` (zero; negative on a
+/// resetting metric or below zero) or `idempotencyKey`; `QUOTA_EXCEEDED`;
+/// `SUBSCRIPTION_INACTIVE`; `CONFLICT` on `idempotencyKey` reused with another metric or
+/// quantity. Nothing is counted on any error.
+#[tracing::instrument(skip_all, fields(metric = %input.metric))]
+pub async fn record(
+    db: &DatabaseConnection,
+    business_id: Uuid,
+    input: Record,
+    now: DateTime<Utc>,
+) -> Result<Recorded, AppError> {
+    let key = check_key(input.idempotency_key)?;
+    let metric = input.metric.trim().to_owned();
+    let quantity = input.quantity;
+    if quantity == 0 {
+        return Err(AppError::bad_input("quantity", "must not be zero"));
+    }
+    if BUILT_IN.contains(&metric.as_str()) {
+        return Err(AppError::bad_input(
+            "metric",
+            format!("{metric} is counted by saaskit itself"),
+        ));
+    }
+
+    // Without a key the common case is one statement, with no transaction around it.
+    if key.is_none()
+        && let Some((used, limit)) = add_fast(db, business_id, &metric, quantity).await?
+    {
+        return Ok(Recorded {
+            metric,
+            used,
+            limit,
+            duplicate: false,
+        });
+    }
+    if let Some(key) = &key
+        && db.get_database_backend() == DbBackend::Postgres
+    {
+        match count_and_record_at_once(db, business_id, &metric, quantity, key, now).await? {
+            OneStatement::Counted(used, limit) => {
+                return Ok(Recorded {
+                    metric,
+                    used,
+                    limit,
+                    duplicate: false,
+                });
+            }
+            OneStatement::Seen => {
+                let first = earlier(db, business_id, key).await?.ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("idempotency key vanished"))
+                })?;
+                let recorded = replay(first, &metric, quantity, None)?;
+                let limit = metered(db, business_id, &metric).await?.max;
+                return Ok(Recorded { limit, ..recorded });
+            }
+            OneStatement::Missed => {}
+        }
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let (used, limit) = match add_fast(&txn, business_id, &metric, quantity).await? {
+        Some(added) => added,
+        None => match add_slow(&txn, business_id, &metric, quantity).await? {
+            Added::Counted { used, limit } => (used, limit),
+            Added::Refused { error, limit } => {
+                // A retry of a call that has already counted is not a refusal.
+                if let Some(key) = &key
+                    && let Some(first) = earlier(&txn, business_id, key).await?
+                {
+                    return replay(first, &metric, quantity, limit);
+                }
+                return Err(error);
+            }
+        },
+    };
+    let backend = txn.get_database_backend();
+    if let Some(key) = &key {
+        let inserted = txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO usage_events \
+                 (id, business_id, idempotency_key, metric, quantity, accepted, used_after, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7) \
+                 ON CONFLICT (business_id, idempotency_key) DO NOTHING",
+                [
+                    Uuid::now_v7().into(),
+                    business_id.into(),
+                    key.clone().into(),
+                    metric.clone().into(),
+                    quantity.into(),
+                    used.into(),
+                    now.into(),
+                ],
+            ))
+            .await?;
+        if inserted.rows_affected() == 0 {
+            // Someone recorded this key first: undo our count and answer as they were answered.
+            txn.rollback().await?;
+            let first = earlier(db, business_id, key)
+                .await?
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("idempotency key vanished")))?;
+            return replay(first, &metric, quantity, limit);
+        }
+    }
+    txn.commit().await?;
+    Ok(Recorded {
+        metric,
+        used,
+        limit,
+        duplicate: false,
+    })
+}
