@@ -6,7 +6,7 @@ use std::io::BufRead;
 use saaskit::cli::{Cli, Command, StaffCommand};
 use saaskit::clock::{Clock, SystemClock};
 use saaskit::config::Settings;
-use saaskit::services::accounts;
+use saaskit::services::staff;
 use saaskit::{auth, graphql, startup, telemetry};
 
 #[tokio::main]
@@ -48,7 +48,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 None => read_password()?,
             };
             let db = startup::connect_and_migrate(&settings).await?;
-            let created = accounts::ensure_staff(&db, &email, password.into(), SystemClock.now())
+            let created = staff::ensure_staff(&db, &email, password.into(), SystemClock.now())
                 .await
                 .map_err(|err| anyhow::anyhow!("{err}"))?;
             if created {

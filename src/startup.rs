@@ -152,7 +152,7 @@ async fn bootstrap_staff(
     ) else {
         return Ok(());
     };
-    let created = services::accounts::ensure_staff(db, email, password.clone(), now)
+    let created = services::staff::ensure_staff(db, email, password.clone(), now)
         .await
         .map_err(|err| anyhow::anyhow!("SAASKIT_BOOTSTRAP_STAFF_EMAIL/PASSWORD: {err}"))?;
     if created {

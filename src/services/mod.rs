@@ -11,6 +11,7 @@ pub mod lookup;
 pub mod plan_admin;
 pub mod plans;
 pub mod sessions;
+pub mod staff;
 pub mod team;
 pub mod throttle;
 pub mod usage;

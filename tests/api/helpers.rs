@@ -314,7 +314,7 @@ impl TestApp {
 
     /// A staff user's token (the user is created as `saaskit staff create` would).
     pub async fn staff_token(&self, email: &str) -> String {
-        saaskit::services::accounts::ensure_staff(
+        saaskit::services::staff::ensure_staff(
             &self.state.db,
             email,
             PASSWORD.into(),
