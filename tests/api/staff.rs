@@ -262,6 +262,19 @@ async fn staff_manage_the_plan_catalogue() {
 async fn impersonation_is_read_only_time_boxed_and_audited() {
     let app = spawn_app().await;
     let account = app.signup("customer@example.com").await;
+    // The customer also belongs to another business, which impersonation must not reveal.
+    let elsewhere = app.signup("elsewhere@example.com").await;
+    let customer = {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::users::Entity::find()
+            .filter(entity::users::Column::Email.eq("customer@example.com"))
+            .one(&app.state.db)
+            .await
+            .expect("query")
+            .expect("the customer")
+    };
+    app.add_membership(&elsewhere.business_id, customer.id, entity::Role::Member)
+        .await;
     let staff = app.staff_token("staff@example.com").await;
     let impersonate = "mutation($b: ID!, $reason: String!, $write: Boolean) {
         impersonate(businessId: $b, reason: $reason, write: $write) {
@@ -299,7 +312,7 @@ async fn impersonation_is_read_only_time_boxed_and_audited() {
 
     let me = app
         .graphql(
-            "{ me { impersonator { email } } business { name } }",
+            "{ me { impersonator { email } memberships { business { id } } } business { name } }",
             json!({}),
             Some(&token),
         )
@@ -309,6 +322,11 @@ async fn impersonation_is_read_only_time_boxed_and_audited() {
         "staff@example.com"
     );
     assert_eq!(data(&me)["business"]["name"], "customer@example.com");
+    assert_eq!(
+        data(&me)["me"]["memberships"],
+        json!([{ "business": { "id": account.business_id } }]),
+        "only the impersonated business, not the owner's others"
+    );
     let write = app
         .graphql(
             "mutation { updateBusiness(input: { name: \"x\" }) { name } }",

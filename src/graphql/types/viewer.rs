@@ -89,12 +89,15 @@ impl Viewer {
         self.rights.iter().map(|right| right.as_str()).collect()
     }
 
-    /// Every business the user is an active member of.
+    /// Every business the user is an active member of. Impersonation sees only the business
+    /// it acts in, not the user's others.
     async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
         let state = ctx.state()?;
         let rows = businesses::memberships(&state.db, self.user_id).await?;
+        let impersonating = self.impersonator.is_some();
         Ok(rows
             .into_iter()
+            .filter(|(business, _)| !impersonating || Some(business.id) == self.business_id)
             .map(|(business, role)| {
                 // A member may read the name of every business they belong to.
                 let grant = Grant {
