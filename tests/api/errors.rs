@@ -79,3 +79,19 @@ async fn a_query_with_too_many_aliases_is_refused() {
         .await;
     assert!(response.get("errors").is_none(), "{response}");
 }
+
+#[tokio::test]
+async fn an_oversized_body_gets_a_graphql_error() {
+    let app = spawn_app().await;
+    let query = format!("{{ plans {{ code }} }} # {}", "x".repeat(2 * 1024 * 1024));
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(error_code(&body), "BAD_REQUEST");
+}
