@@ -114,7 +114,8 @@ pub(crate) fn new_user(
     }
 }
 
-pub(crate) async fn add_member<C: ConnectionTrait>(
+/// Makes `user_id` an active member of `business_id` with `role`, joined `now`.
+pub async fn add_member<C: ConnectionTrait>(
     db: &C,
     business_id: Uuid,
     user_id: Uuid,

@@ -327,25 +327,11 @@ impl TestApp {
 
     /// Makes `user_id` an active member of `business_id` (as an accepted invitation would).
     pub async fn add_membership(&self, business_id: &str, user_id: uuid::Uuid, role: entity::Role) {
-        use entity::team_members;
-        use sea_orm::{ActiveValue::Set, EntityTrait};
+        let business_id = business_id.parse().expect("a uuid");
         let now = chrono::Utc::now();
-        team_members::Entity::insert(team_members::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            business_id: Set(business_id.parse().expect("a uuid")),
-            user_id: Set(user_id),
-            role: Set(role),
-            status: Set(entity::MemberStatus::Active),
-            invited_by: Set(None),
-            activation_key_hash: Set(None),
-            activation_expires_at: Set(None),
-            joined_at: Set(Some(now)),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(&self.state.db)
-        .await
-        .expect("a membership");
+        saaskit::services::accounts::add_member(&self.state.db, business_id, user_id, role, now)
+            .await
+            .expect("a membership");
     }
 
     /// Adds a new user to `business_id` with `role` and returns their token in that business.

@@ -21,7 +21,7 @@ impl From<usage::Usage> for Usage {
         Usage {
             used: graphql_int(u.used),
             limit: u.limit.map(graphql_int),
-            remaining: u.limit.map(|max| graphql_int((max - u.used).max(0))),
+            remaining: remaining(u.limit, u.used),
             resets_at: u.resets_at,
             metric: u.metric,
         }
@@ -44,9 +44,14 @@ impl From<usage::Recorded> for UsageResult {
         UsageResult {
             used: graphql_int(r.used),
             limit: r.limit.map(graphql_int),
-            remaining: r.limit.map(|max| graphql_int((max - r.used).max(0))),
+            remaining: remaining(r.limit, r.used),
             duplicate: r.duplicate,
             metric: r.metric,
         }
     }
+}
+
+/// What is left under a limit; none for unlimited metrics.
+fn remaining(limit: Option<i64>, used: i64) -> Option<i32> {
+    limit.map(|max| graphql_int(max.saturating_sub(used).max(0)))
 }
