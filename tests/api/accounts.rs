@@ -430,3 +430,59 @@ async fn the_team_lists_its_people_but_not_the_sdk_key() {
     let edges = &data(&all)["business"]["members"]["edges"];
     assert_eq!(edges[1]["node"]["status"], "DEACTIVATED");
 }
+
+#[tokio::test]
+async fn one_email_is_throttled_across_all_addresses_past_a_much_higher_ceiling() {
+    use entity::login_attempts;
+    use sea_orm::ActiveValue::Set;
+    let app = spawn_app().await;
+    let account = app.signup("ada@example.com").await;
+    let now = chrono::Utc::now();
+    // A distributed guess: 100 failures, each from its own address.
+    let attempts = (0..100).map(|i| login_attempts::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        email: Set(account.email.clone()),
+        client_addr: Set(format!("198.51.100.{i}")),
+        created_at: Set(now),
+    });
+    login_attempts::Entity::insert_many(attempts)
+        .exec_without_returning(&app.state.db)
+        .await
+        .expect("recorded");
+    let response = app.login(&account.email, PASSWORD, None).await;
+    assert_eq!(error_code(&response), "RATE_LIMITED");
+    // Another account is not affected.
+    app.signup("bob@example.com").await;
+    data(&app.login("bob@example.com", PASSWORD, None).await);
+}
+
+#[tokio::test]
+async fn logging_in_to_a_business_one_is_not_in_is_not_found() {
+    let app = spawn_app().await;
+    app.signup("ada@example.com").await;
+    let other = app.signup("eve@example.com").await;
+    let response = app
+        .login("ada@example.com", PASSWORD, Some(&other.business_id))
+        .await;
+    assert_eq!(error_code(&response), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_new_sessions_payload_is_read_with_that_sessions_rights() {
+    let app = spawn_app().await;
+    let response = app
+        .graphql(
+            "mutation($input: SignupInput!) { signup(input: $input) { viewer { business {
+                name subscription { plan { code } usage { metric used } } } } } }",
+            signup_input("ada@example.com", PASSWORD, "Ada", "Acme"),
+            None,
+        )
+        .await;
+    let business = &data(&response)["signup"]["viewer"]["business"];
+    assert_eq!(business["name"], "Acme");
+    assert_eq!(business["subscription"]["plan"]["code"], "free");
+    assert_eq!(
+        business["subscription"]["usage"].as_array().map(Vec::len),
+        Some(3)
+    );
+}

@@ -235,6 +235,20 @@ async fn staff_manage_the_plan_catalogue() {
         .graphql(archive, json!({ "id": pro }), Some(&staff))
         .await;
     assert_eq!(data(&archived)["archivePlan"]["archived"], true);
+    let customer = app.signup("customer@example.com").await;
+    let grant = app
+        .graphql(
+            "mutation($b: ID!, $p: ID!) { grantPlan(businessId: $b, planId: $p) { id } }",
+            json!({ "b": customer.business_id, "p": pro }),
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(
+        error_code(&grant),
+        "BAD_USER_INPUT",
+        "an archived plan takes no one new"
+    );
+    assert_eq!(grant["errors"][0]["extensions"]["field"], "planId");
     let public = app.graphql("{ plans { code } }", json!({}), None).await;
     assert!(
         !data(&public)["plans"]

@@ -16,7 +16,8 @@ async fn record(app: &TestApp, key: &str, input: Value) -> Value {
 }
 
 /// Puts the account on a new plan whose `recordings` stop at `max`.
-async fn limit_recordings(app: &TestApp, account: &Account, max: i64) {
+/// Returns the staff token and the plan's id.
+async fn limit_recordings(app: &TestApp, account: &Account, max: i64) -> (String, String) {
     let staff = app.staff_token("staff@example.com").await;
     let created = app
         .graphql(
@@ -40,6 +41,7 @@ async fn limit_recordings(app: &TestApp, account: &Account, max: i64) {
         )
         .await;
     data(&granted);
+    (staff, plan)
 }
 
 async fn used(app: &TestApp, account: &Account, metric: &str) -> Value {
@@ -357,4 +359,29 @@ async fn a_key_attenuated_to_one_metric_cannot_record_another() {
         .await;
     assert_eq!(error_code(&literal), "FORBIDDEN");
     assert_eq!(used(&app, &account, "applications").await, 0);
+}
+
+#[tokio::test]
+async fn editing_a_plans_limits_applies_to_its_subscribers_at_once() {
+    let app = spawn_app().await;
+    let account = app.signup("ada@example.com").await;
+    let (staff, plan) = limit_recordings(&app, &account, 1).await;
+    data(&record(&app, &account.api_key, json!({ "metric": "recordings" })).await);
+    let full = record(&app, &account.api_key, json!({ "metric": "recordings" })).await;
+    assert_eq!(error_code(&full), "QUOTA_EXCEEDED");
+    let raised = app
+        .graphql(
+            "mutation($id: ID!, $input: UpdatePlanInput!) { updatePlan(id: $id, input: $input) { id } }",
+            json!({ "id": plan, "input": { "limits": [
+                { "metric": "recordings", "max": 5, "resetsEachPeriod": true }] } }),
+            Some(&staff),
+        )
+        .await;
+    data(&raised);
+    let now = record(&app, &account.api_key, json!({ "metric": "recordings" })).await;
+    assert_eq!(data(&now)["recordUsage"]["used"], 2);
+    assert_eq!(data(&now)["recordUsage"]["limit"], 5);
+    // A metric the plan no longer has is refused, even though its counter still exists.
+    let dropped = record(&app, &account.api_key, json!({ "metric": "applications" })).await;
+    assert_eq!(error_code(&dropped), "BAD_USER_INPUT");
 }

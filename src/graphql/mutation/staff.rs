@@ -140,7 +140,7 @@ impl StaffMutation {
             state.clock.now(),
         )
         .await?;
-        Ok(Subscription(subscription))
+        Ok(Subscription::new(subscription))
     }
 
     /// Gives a business free renewals of its paid plan.
@@ -161,7 +161,7 @@ impl StaffMutation {
             state.clock.now(),
         )
         .await?;
-        Ok(Subscription(subscription))
+        Ok(Subscription::new(subscription))
     }
 
     /// A token acting in the business for at most an hour: read-only unless `write`. The

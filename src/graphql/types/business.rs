@@ -53,9 +53,11 @@ impl Business {
     #[graphql(guard = "OnBusiness(self.model.id, Right::BillingRead, self.grant)")]
     async fn subscription(&self, ctx: &Context<'_>) -> Result<Subscription> {
         let subscription = load(ctx, SubscriptionOf(self.model.id)).await?;
-        Ok(subscription.map(Subscription).ok_or(AppError::NotFound {
-            what: "subscription",
-        })?)
+        Ok(subscription
+            .map(|model| Subscription::with_grant(model, self.grant))
+            .ok_or(AppError::NotFound {
+                what: "subscription",
+            })?)
     }
 
     /// The people of the business (invited and active; deactivated too when asked), in the
