@@ -20,6 +20,9 @@ pub enum AppError {
     InvalidCredentials,
     #[error("you are not allowed to do this")]
     Forbidden,
+    /// Forbidden for a reason the caller can act on.
+    #[error("{0}")]
+    ForbiddenBecause(&'static str),
     #[error("{message}")]
     BadInput { field: String, message: String },
     #[error("{what} not found")]
@@ -60,11 +63,15 @@ impl AppError {
         }
     }
 
+    pub fn forbidden(reason: &'static str) -> Self {
+        Self::ForbiddenBecause(reason)
+    }
+
     /// The `extensions.code` a client sees.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated | Self::InvalidCredentials => "UNAUTHENTICATED",
-            Self::Forbidden => "FORBIDDEN",
+            Self::Forbidden | Self::ForbiddenBecause(_) => "FORBIDDEN",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::NotFound { .. } => "NOT_FOUND",
             Self::Conflict { .. } => "CONFLICT",

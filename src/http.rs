@@ -6,10 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::auth::authenticate::authenticate;
 use crate::error::{AppError, present_errors};
-use crate::graphql::context::ClientAddr;
-use crate::graphql::{AppSchema, operations};
+use crate::graphql::context::{BusinessReach, ClientAddr};
+use crate::graphql::{AppSchema, document};
 use crate::state::AppState;
 
 /// Largest GraphQL request body accepted.
@@ -54,27 +55,37 @@ async fn graphql(
             );
         }
     };
-    if let Ok(document) = request.parsed_query()
-        && operations::alias_count(document) > operations::MAX_ALIASES
-    {
-        let message = format!(
-            "the query uses more than {} aliases",
-            operations::MAX_ALIASES
-        );
-        return HttpResponse::Ok().json(json!({
-            "errors": [{ "message": message, "extensions": { "code": "GRAPHQL_VALIDATION_FAILED" } }]
-        }));
-    }
-    let operations = operations::of_request(&mut request);
-    let caller = match authenticate(&state, authorization(&http), &operations).await {
+    let inspected = match document::inspect(&mut request, &document::LIMITS) {
+        Ok(inspected) => inspected,
+        Err(refusal) => return HttpResponse::Ok().json(refusal.to_json()),
+    };
+    let caller = match authenticate(&state, authorization(&http), &inspected.operations).await {
         Ok(caller) => caller,
         Err(err) => return refuse(err),
     };
-    // Production keeps the schema to itself but for staff: introspection answers null.
+    // Production keeps the schema to itself but for staff.
     if state.settings.is_production() && !caller.is_staff() {
+        if inspected.introspection {
+            return refuse(AppError::forbidden(
+                "introspection is open to staff only in production",
+            ));
+        }
         request = request.disable_introspection();
     }
-    let request = request.data(caller).data(client_addr(&state, &http));
+    let reach = BusinessReach(match &caller {
+        Caller::Authenticated(principal) => {
+            !principal.token.is_attenuated()
+                || principal
+                    .token
+                    .authorize("business", &[], state.clock.now())
+                    .is_ok()
+        }
+        Caller::Anonymous | Caller::Rejected(_) => false,
+    });
+    let request = request
+        .data(caller)
+        .data(reach)
+        .data(client_addr(&state, &http));
     let mut response = schema.execute(request).await;
     present_errors(&mut response);
     HttpResponse::Ok().json(response)

@@ -8,5 +8,5 @@ pub mod principal;
 pub mod rights;
 pub mod token;
 
-pub use principal::{Caller, Grant, Principal};
+pub use principal::{Access, Caller, Grant, Principal};
 pub use rights::{Right, RightSet};

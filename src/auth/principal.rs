@@ -39,6 +39,26 @@ impl Principal {
         }
     }
 
+    /// Whether the token's own checks (those its holder appended) allow `operation` with
+    /// `facts` at `now`. A token without such checks allows everything its rights do.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` when a check refuses.
+    pub fn allows(
+        &self,
+        operation: &str,
+        facts: &[(&str, &str)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), AppError> {
+        if !self.token.is_attenuated() {
+            return Ok(());
+        }
+        self.token
+            .authorize(operation, facts, now)
+            .map(drop)
+            .map_err(|_| AppError::Forbidden)
+    }
+
     /// The business the token acts in.
     ///
     /// # Errors
@@ -60,6 +80,19 @@ impl Grant {
         (self.business_id == Some(business_id) && self.rights.contains(right))
             || (right.is_read() && self.rights.contains(Right::StaffRead))
     }
+}
+
+/// How an object of a business was reached, which decides the rights it is read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// With the caller's rights, through a root field the token's checks allowed.
+    Caller,
+    /// Through `me` (the viewer's business, its memberships): with these rights, and only
+    /// when the caller's token would also be allowed the root field `business` — a holder's
+    /// checks judge every path to business data alike.
+    AroundCaller(Grant),
+    /// With a new session's rights (the payload of signup, login, …), whoever calls.
+    Session(Grant),
 }
 
 /// The caller of a request, as the HTTP layer established it.

@@ -10,6 +10,11 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
+/// Whether the caller's token allows the root field `business`, decided once per request: the
+/// objects `me` reaches ([`crate::auth::Access::AroundCaller`]) are read only when it does.
+#[derive(Debug, Clone, Copy)]
+pub struct BusinessReach(pub bool);
+
 pub(crate) trait ContextExt {
     fn state(&self) -> Result<&AppState, AppError>;
     fn caller(&self) -> &Caller;

@@ -4,8 +4,8 @@
 use async_graphql::{Context, Guard, Result};
 use uuid::Uuid;
 
-use super::context::ContextExt;
-use crate::auth::{Grant, Right};
+use super::context::{BusinessReach, ContextExt};
+use crate::auth::{Access, Right};
 use crate::error::AppError;
 
 /// Any valid token.
@@ -31,18 +31,52 @@ impl Guard for HasRight {
     }
 }
 
+/// A token as it was minted: one its holder narrowed cannot open new sessions (a new token
+/// could not carry the narrowing along).
+pub struct WholeToken;
+
+impl Guard for WholeToken {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        if ctx.principal()?.token.is_attenuated() {
+            Err(AppError::forbidden("a narrowed token cannot open new sessions").into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// The right over one particular business: the token's own business, or any business for a
-/// read right held by staff. An object may carry a [`Grant`] of its own — the business in a
-/// new session's `AuthPayload` is seen with that session's rights, not the caller's.
-pub struct OnBusiness(pub Uuid, pub Right, pub Option<Grant>);
+/// read right held by staff. How the object was reached ([`Access`]) may add rights — the
+/// business in a new session's `AuthPayload` is seen with that session's — or require more: a
+/// business reached through `me` is read only when the token's checks allow `business` too.
+pub struct OnBusiness(pub Uuid, pub Right, pub Access);
 
 impl Guard for OnBusiness {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
-        let OnBusiness(business_id, right, grant) = *self;
-        if grant.is_some_and(|grant| grant.may(business_id, right)) {
-            return Ok(());
-        }
-        if ctx.principal()?.may(business_id, right) {
+        let OnBusiness(business_id, right, access) = *self;
+        let granted = match access {
+            Access::Caller => None,
+            Access::Session(grant) => {
+                if grant.may(business_id, right) {
+                    return Ok(());
+                }
+                None
+            }
+            Access::AroundCaller(grant) => {
+                ctx.principal()?;
+                let reach = ctx.data_opt::<BusinessReach>().is_some_and(|reach| reach.0);
+                if !reach {
+                    return Err(AppError::forbidden(
+                        "the token's checks do not allow reading the business",
+                    )
+                    .into());
+                }
+                Some(grant)
+            }
+        };
+        if granted.is_some_and(|grant| grant.may(business_id, right))
+            || ctx.principal()?.may(business_id, right)
+        {
             Ok(())
         } else {
             Err(AppError::Forbidden.into())

@@ -1,10 +1,10 @@
 //! The GraphQL API: thin resolvers that turn input into a service call.
 
 pub mod context;
+pub mod document;
 mod guards;
 mod loaders;
 mod mutation;
-pub mod operations;
 mod pagination;
 mod query;
 mod schema;

@@ -33,23 +33,6 @@ async fn an_unknown_field_gets_a_validation_error() {
 }
 
 #[tokio::test]
-async fn a_query_nested_too_deep_is_refused() {
-    let app = spawn_app().await;
-    let depth = 20;
-    let query = format!(
-        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
-        "ofType { ".repeat(depth),
-        "} ".repeat(depth)
-    );
-    let response = app.graphql(&query, json!({}), None).await;
-    assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED");
-    let message = response["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(message.contains("too deep"), "{message}");
-}
-
-#[tokio::test]
 async fn a_database_failure_reaches_the_client_as_a_generic_error() {
     let app = spawn_app().await;
     app.break_database().await;

@@ -408,7 +408,10 @@ async fn introspection_in_production_is_for_staff_only() {
     let for_staff = app.graphql(query, json!({}), Some(&staff)).await;
     assert_eq!(for_staff["data"]["__schema"]["queryType"]["name"], "Query");
     let for_owner = app.graphql(query, json!({}), Some(&account.token)).await;
-    assert!(for_owner["data"]["__schema"].is_null());
+    assert_eq!(error_code(&for_owner), "FORBIDDEN", "{for_owner}");
+    assert!(for_owner["data"].is_null());
+    let anonymous = app.graphql(query, json!({}), None).await;
+    assert_eq!(error_code(&anonymous), "FORBIDDEN", "{anonymous}");
     let page = app
         .client
         .get(format!("{}/graphiql", app.address))

@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 use secrecy::SecretString;
 
 use crate::graphql::context::ContextExt;
-use crate::graphql::guards::SignedIn;
+use crate::graphql::guards::{SignedIn, WholeToken};
 use crate::graphql::types::AuthPayload;
 use crate::services::accounts::{self, Login, Signup};
 use crate::services::validate;
@@ -96,7 +96,7 @@ impl AccountMutation {
     }
 
     /// A new session in another business you are a member of.
-    #[graphql(guard = "SignedIn")]
+    #[graphql(guard = "SignedIn.and(WholeToken)")]
     async fn switch_business(&self, ctx: &Context<'_>, business_id: ID) -> Result<AuthPayload> {
         let state = ctx.state()?;
         let business_id = validate::id(&business_id, "businessId")?;

@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::auth::Right;
 use crate::graphql::context::ContextExt;
-use crate::graphql::guards::HasRight;
+use crate::graphql::guards::{HasRight, WholeToken};
 use crate::graphql::types::{AuthPayload, PeriodUnit, Plan, Subscription};
 use crate::services::plan_admin::{self, CreatePlan, LimitInput, UpdatePlan};
 use crate::services::{billing, impersonation, validate};
@@ -166,7 +166,7 @@ impl StaffMutation {
 
     /// A token acting in the business for at most an hour: read-only unless `write`. The
     /// reason and every use are written to the business's audit log.
-    #[graphql(guard = "HasRight(Right::StaffImpersonate)")]
+    #[graphql(guard = "HasRight(Right::StaffImpersonate).and(WholeToken)")]
     async fn impersonate(
         &self,
         ctx: &Context<'_>,

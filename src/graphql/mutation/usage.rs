@@ -30,7 +30,12 @@ impl UsageMutation {
         input: RecordUsageInput,
     ) -> Result<UsageResult> {
         let state = ctx.state()?;
-        let business_id = ctx.principal()?.business()?;
+        let principal = ctx.principal()?;
+        let now = state.clock.now();
+        // The document was authorized before it ran; this judges the metric as it arrived.
+        let metric = usage::metric_name(&input.metric);
+        principal.allows("recordUsage", &[("metric", metric)], now)?;
+        let business_id = principal.business()?;
         let recorded = usage::record(
             &state.db,
             business_id,
@@ -39,7 +44,7 @@ impl UsageMutation {
                 quantity: input.quantity.unwrap_or(1).into(),
                 idempotency_key: input.idempotency_key,
             },
-            state.clock.now(),
+            now,
         )
         .await?;
         Ok(recorded.into())

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::businesses;
 
 use super::{AuditEvent, Invitation, Subscription, TeamMember, Usage};
-use crate::auth::{Grant, Right};
+use crate::auth::{Access, Right};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::OnBusiness;
@@ -15,22 +15,22 @@ use crate::services::{api_keys, lookup, team, usage};
 /// A tenant: a company using the product, with its team, subscription and usage.
 pub struct Business {
     model: businesses::Model,
-    /// Rights this object was handed with, beyond the caller's own.
-    grant: Option<Grant>,
+    /// How it was reached, which decides the rights it is read with.
+    access: Access,
 }
 
 impl Business {
     /// A business seen with the caller's rights.
     pub fn new(model: businesses::Model) -> Self {
-        Business { model, grant: None }
-    }
-
-    /// A business seen with `grant`'s rights as well (e.g. through a new session's viewer).
-    pub fn with_grant(model: businesses::Model, grant: Grant) -> Self {
         Business {
             model,
-            grant: Some(grant),
+            access: Access::Caller,
         }
+    }
+
+    /// A business seen as `access` says (through `me`, or a new session's viewer).
+    pub fn reached(model: businesses::Model, access: Access) -> Self {
+        Business { model, access }
     }
 }
 
@@ -40,21 +40,21 @@ impl Business {
         super::id(self.model.id)
     }
 
-    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.access)")]
     async fn name(&self) -> &str {
         &self.model.name
     }
 
-    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.access)")]
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
 
-    #[graphql(guard = "OnBusiness(self.model.id, Right::BillingRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::BillingRead, self.access)")]
     async fn subscription(&self, ctx: &Context<'_>) -> Result<Subscription> {
         let subscription = load(ctx, SubscriptionOf(self.model.id)).await?;
         Ok(subscription
-            .map(|model| Subscription::with_grant(model, self.grant))
+            .map(|model| Subscription::reached(model, self.access))
             .ok_or(AppError::NotFound {
                 what: "subscription",
             })?)
@@ -62,7 +62,7 @@ impl Business {
 
     /// The people of the business (invited and active; deactivated too when asked), in the
     /// order they were added. The SDK key is not a member here.
-    #[graphql(guard = "OnBusiness(self.model.id, Right::TeamRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::TeamRead, self.access)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -81,7 +81,7 @@ impl Business {
     }
 
     /// Invitations not yet accepted, newest first.
-    #[graphql(guard = "OnBusiness(self.model.id, Right::TeamRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::TeamRead, self.access)")]
     async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
         let state = ctx.state()?;
         let rows = team::invitations(&state.db, self.model.id).await?;
@@ -90,14 +90,14 @@ impl Business {
 
     /// The SDK key: it records and reads usage, nothing else. Every read mints a fresh string
     /// for the same key; all of them die when the key is rotated.
-    #[graphql(guard = "OnBusiness(self.model.id, Right::ApiKeyRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::ApiKeyRead, self.access)")]
     async fn api_key(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.state()?;
         Ok(api_keys::current(&state.db, &state.root_key, self.model.id).await?)
     }
 
     /// Every metric of the plan and what has been used of it.
-    #[graphql(guard = "OnBusiness(self.model.id, Right::UsageRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::UsageRead, self.access)")]
     async fn usage(&self, ctx: &Context<'_>) -> Result<Vec<Usage>> {
         let state = ctx.state()?;
         let usage = usage::of_business(&state.db, self.model.id).await?;
@@ -105,7 +105,7 @@ impl Business {
     }
 
     /// What happened to this business, newest first.
-    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.id, Right::BusinessRead, self.access)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

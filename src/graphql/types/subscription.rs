@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use entity::subscriptions;
 
 use super::{Plan, SubscriptionStatus, Usage};
-use crate::auth::{Grant, Right};
+use crate::auth::{Access, Right};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::OnBusiness;
@@ -13,17 +13,20 @@ use crate::services::usage;
 /// A business's subscription to a plan.
 pub struct Subscription {
     model: subscriptions::Model,
-    /// The rights of the business object it was reached through (see `Business`).
-    grant: Option<Grant>,
+    /// How the business object it was reached through was reached (see `Business`).
+    access: Access,
 }
 
 impl Subscription {
     pub fn new(model: subscriptions::Model) -> Self {
-        Subscription { model, grant: None }
+        Subscription {
+            model,
+            access: Access::Caller,
+        }
     }
 
-    pub fn with_grant(model: subscriptions::Model, grant: Option<Grant>) -> Self {
-        Subscription { model, grant }
+    pub fn reached(model: subscriptions::Model, access: Access) -> Self {
+        Subscription { model, access }
     }
 }
 
@@ -66,7 +69,7 @@ impl Subscription {
     }
 
     /// Every metric of the plan and what has been used of it in this period.
-    #[graphql(guard = "OnBusiness(self.model.business_id, Right::UsageRead, self.grant)")]
+    #[graphql(guard = "OnBusiness(self.model.business_id, Right::UsageRead, self.access)")]
     async fn usage(&self, ctx: &Context<'_>) -> Result<Vec<Usage>> {
         let state = ctx.state()?;
         let usage = usage::of_business(&state.db, self.model.business_id).await?;

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{Business, Role, User};
 use crate::auth::token::Claims;
-use crate::auth::{Grant, Principal, Right, RightSet};
+use crate::auth::{Access, Grant, Principal, Right, RightSet};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::loaders::{BusinessId, UserId, load};
@@ -19,6 +19,19 @@ pub struct Viewer {
     staff: bool,
     impersonator: Option<Uuid>,
     rights: RightSet,
+    /// The caller's own view (`me`), or a new session's (an `AuthPayload`).
+    new_session: bool,
+}
+
+impl Viewer {
+    /// How the businesses this viewer shows are reached, with `grant`'s rights.
+    fn access(&self, grant: Grant) -> Access {
+        if self.new_session {
+            Access::Session(grant)
+        } else {
+            Access::AroundCaller(grant)
+        }
+    }
 }
 
 impl From<&Principal> for Viewer {
@@ -30,6 +43,7 @@ impl From<&Principal> for Viewer {
             staff: p.staff,
             impersonator: p.impersonator,
             rights: p.rights,
+            new_session: false,
         }
     }
 }
@@ -43,6 +57,7 @@ impl From<&Claims> for Viewer {
             staff: c.staff,
             impersonator: c.impersonator,
             rights: c.rights,
+            new_session: true,
         }
     }
 }
@@ -65,7 +80,7 @@ impl Viewer {
         };
         Ok(load(ctx, BusinessId(id))
             .await?
-            .map(|business| Business::with_grant(business, grant)))
+            .map(|business| Business::reached(business, self.access(grant))))
     }
 
     async fn role(&self) -> Option<Role> {
@@ -105,7 +120,7 @@ impl Viewer {
                     rights: RightSet::of(&[Right::BusinessRead]),
                 };
                 Membership {
-                    business: Business::with_grant(business, grant),
+                    business: Business::reached(business, self.access(grant)),
                     role: role.into(),
                 }
             })

@@ -25,6 +25,12 @@ use slow::{Added, add_slow, earlier, metered, replay};
 const BUILT_IN: &[&str] = &["members"];
 const MAX_KEY: usize = 255;
 
+/// A metric's name as given, the way it is counted — and the way a token's `metric(m)` fact
+/// names it, so that a holder's check judges the metric that is recorded.
+pub fn metric_name(given: &str) -> &str {
+    given.trim()
+}
+
 /// `recordUsage`'s input.
 pub struct Record {
     pub metric: String,
@@ -69,7 +75,7 @@ pub async fn record(
     now: DateTime<Utc>,
 ) -> Result<Recorded, AppError> {
     let key = check_key(input.idempotency_key)?;
-    let metric = input.metric.trim().to_owned();
+    let metric = metric_name(&input.metric).to_owned();
     let quantity = input.quantity;
     if quantity == 0 {
         return Err(AppError::bad_input("quantity", "must not be zero"));

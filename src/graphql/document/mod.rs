@@ -1,0 +1,210 @@
+//! One bounded pass over a request's document before anything else sees it.
+//!
+//! The pass scans the text (tokens, bracket nesting) before parsing it, parses it once — the
+//! parse is kept in the request and executed as is — and measures every operation and
+//! fragment with fragments memoized and spread cycles refused. A document over any of
+//! [`LIMITS`] is refused with `GRAPHQL_VALIDATION_FAILED` before async-graphql validates or
+//! executes it, so the work of refusing is linear in the size of the body. The same pass
+//! derives the root fields and argument facts that the token's authorizer judges, from the
+//! same parse and the same variables the executor runs.
+
+use async_graphql::Request;
+use serde_json::json;
+
+mod cost;
+mod lexer;
+mod roots;
+
+pub use cost::Cost;
+pub use roots::Unresolved;
+
+use crate::auth::token::Operation;
+
+/// The bounds every document must stay within, whoever sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Lexical tokens in the query text.
+    pub tokens: usize,
+    /// Nesting of `{`, `(` and `[` in the query text.
+    pub nesting: usize,
+    /// Selections (fields, spreads, inline fragments) once fragments are expanded.
+    pub selections: u64,
+    /// Nesting of fields.
+    pub depth: u64,
+    /// Aliased fields once fragments are expanded.
+    pub aliases: u64,
+    /// Directives once fragments are expanded.
+    pub directives: u64,
+    /// `__schema` fields per operation.
+    pub schemas: u64,
+    /// Selections inside `__schema` and `__type`, which do not count as [`Limits::selections`].
+    pub introspection_selections: u64,
+    /// Nesting inside `__schema` and `__type`, which does not count as [`Limits::depth`].
+    pub introspection_depth: u64,
+}
+
+/// The limits in force (the README's "Security" section lists them).
+pub const LIMITS: Limits = Limits {
+    tokens: 5_000,
+    nesting: 64,
+    selections: 1_000,
+    depth: 12,
+    aliases: 30,
+    directives: 50,
+    schemas: 1,
+    introspection_selections: 1_000,
+    introspection_depth: 32,
+};
+
+/// What the pass found in a document within the limits.
+#[derive(Debug, Clone, Default)]
+pub struct Inspected {
+    /// The root fields of the operation that runs, with their facts.
+    pub operations: Vec<Operation>,
+    /// The document asks for `__schema` or `__type`.
+    pub introspection: bool,
+}
+
+/// Why a document is refused before execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: String,
+    /// The limit crossed: its name, its value and what the document needs.
+    pub limit: Option<(&'static str, u64, u64)>,
+}
+
+impl Refusal {
+    fn over(name: &'static str, max: u64, found: u64, what: &str) -> Refusal {
+        let found_text = if found == u64::MAX {
+            "far more".to_owned()
+        } else {
+            found.to_string()
+        };
+        Refusal {
+            message: format!("the query {what}: {found_text}, more than the limit of {max}"),
+            limit: Some((name, max, found)),
+        }
+    }
+
+    /// The refusal as a JSON response body.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut extensions = json!({ "code": "GRAPHQL_VALIDATION_FAILED" });
+        if let Some((name, max, found)) = self.limit {
+            extensions["limit"] = json!(name);
+            extensions["max"] = json!(max);
+            extensions["found"] = json!(found);
+        }
+        json!({ "errors": [{ "message": self.message, "extensions": extensions }] })
+    }
+}
+
+/// Measures `request`'s document against `limits` and derives its root fields.
+///
+/// A document that does not parse passes through: the executor reports the syntax error
+/// (the scan has already bounded what that costs).
+///
+/// # Errors
+/// A [`Refusal`] for a document over a limit, with fragment spread cycles, or whose
+/// authorization facts it cannot resolve.
+pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refusal> {
+    match lexer::scan(&request.query, limits.tokens, limits.nesting) {
+        lexer::Scan::Within { .. } => {}
+        lexer::Scan::TooManyTokens { max } => {
+            return Err(Refusal::over(
+                "tokens",
+                max as u64,
+                u64::MAX,
+                "has too many tokens",
+            ));
+        }
+        lexer::Scan::TooDeep { max } => {
+            return Err(Refusal::over(
+                "nesting",
+                max as u64,
+                max as u64 + 1,
+                "nests brackets too deeply",
+            ));
+        }
+    }
+    let operation_name = request.operation_name.clone();
+    let variables = std::mem::take(&mut request.variables);
+    let inspected = match request.parsed_query() {
+        Ok(document) => measure(document, limits).and_then(|introspection| {
+            let operations =
+                roots::root_operations(document, operation_name.as_deref(), &variables).map_err(
+                    |Unresolved { field, argument }| Refusal {
+                        message: format!(
+                            "{field}'s {argument} must be given in the document or by a variable \
+                             the request or the operation's defaults provide"
+                        ),
+                        limit: None,
+                    },
+                )?;
+            Ok(Inspected {
+                operations,
+                introspection,
+            })
+        }),
+        Err(_) => Ok(Inspected::default()),
+    };
+    request.variables = variables;
+    inspected
+}
+
+/// Checks every operation and fragment against `limits`; returns whether any introspects.
+fn measure(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    limits: &Limits,
+) -> Result<bool, Refusal> {
+    let cost = cost::Costs::new(document)
+        .worst()
+        .map_err(|cost::Cycle(name)| Refusal {
+            message: format!("the fragment {name} spreads itself"),
+            limit: None,
+        })?;
+    let checks = [
+        (
+            "selections",
+            limits.selections,
+            cost.selections,
+            "selects too many fields",
+        ),
+        ("depth", limits.depth, cost.depth, "nests fields too deeply"),
+        (
+            "aliases",
+            limits.aliases,
+            cost.aliases,
+            "uses too many aliases",
+        ),
+        (
+            "directives",
+            limits.directives,
+            cost.directives,
+            "uses too many directives",
+        ),
+        (
+            "schemas",
+            limits.schemas,
+            cost.schemas,
+            "asks for __schema more than once",
+        ),
+        (
+            "introspectionSelections",
+            limits.introspection_selections,
+            cost.introspection_selections,
+            "selects too many introspection fields",
+        ),
+        (
+            "introspectionDepth",
+            limits.introspection_depth,
+            cost.introspection_depth,
+            "nests introspection too deeply",
+        ),
+    ];
+    for (name, max, found, what) in checks {
+        if found > max {
+            return Err(Refusal::over(name, max, found, what));
+        }
+    }
+    Ok(cost.introspection_selections > 0)
+}

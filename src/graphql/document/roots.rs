@@ -1,0 +1,248 @@
+//! The root fields an operation runs, as the Biscuit authorizer sees them: `operation(name)`
+//! plus facts drawn from their arguments (`metric(m)` for `recordUsage`), derived from the same
+//! view the executor runs — every fragment at any nesting, variables resolved the way the
+//! executor resolves them (the request's value, else the operation's default).
+
+use std::collections::{BTreeSet, HashSet};
+
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
+};
+use async_graphql::{Name, Value as ConstValue, Variables};
+
+use crate::auth::token::Operation;
+use crate::services::usage;
+
+/// An argument that a holder's check may be about, which this document hides from view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    pub field: String,
+    pub argument: &'static str,
+}
+
+/// The root fields of the operation the request runs, each with its facts, in a stable order.
+/// `@skip`/`@include` are not applied: a field that might run is authorized as if it does.
+/// Empty when the document names no runnable operation (execution then fails).
+///
+/// # Errors
+/// [`Unresolved`] when an argument that facts are drawn from is neither a literal nor a
+/// variable the request or the operation's default provides.
+pub fn root_operations(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) -> Result<Vec<Operation>, Unresolved> {
+    let Some(operation) = selected(document, operation_name) else {
+        return Ok(Vec::new());
+    };
+    let mut walk = Walk {
+        document,
+        operation,
+        variables,
+        expanded: HashSet::new(),
+        found: BTreeSet::new(),
+    };
+    walk.collect(&operation.selection_set.node)?;
+    Ok(walk
+        .found
+        .into_iter()
+        .map(|(name, facts)| Operation { name, facts })
+        .collect())
+}
+
+/// The operation the executor will run: the named one, or the only one.
+fn selected<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), None) => operation,
+        (DocumentOperations::Single(_), Some(_)) => return None,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()?
+        }
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    Some(&operation.node)
+}
+
+struct Walk<'a> {
+    document: &'a ExecutableDocument,
+    operation: &'a OperationDefinition,
+    variables: &'a Variables,
+    /// Fragments already walked: a fragment's root fields are the same at every spread.
+    expanded: HashSet<&'a str>,
+    found: BTreeSet<(String, Vec<(String, String)>)>,
+}
+
+impl<'a> Walk<'a> {
+    fn collect(&mut self, set: &'a SelectionSet) -> Result<(), Unresolved> {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    let facts = self.facts(&field.node)?;
+                    self.found.insert((field.node.name.node.to_string(), facts));
+                }
+                Selection::FragmentSpread(spread) => {
+                    let document = self.document;
+                    if let Some((name, fragment)) = document
+                        .fragments
+                        .get_key_value(&spread.node.fragment_name.node)
+                        && self.expanded.insert(name.as_str())
+                    {
+                        self.collect(&fragment.node.selection_set.node)?;
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    self.collect(&inline.node.selection_set.node)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The argument facts of a root field.
+    fn facts(&self, field: &Field) -> Result<Vec<(String, String)>, Unresolved> {
+        Ok(match field.name.node.as_str() {
+            "recordUsage" => {
+                let metric = self.input_string(field, "input", "metric")?;
+                vec![("metric".to_owned(), usage::metric_name(&metric).to_owned())]
+            }
+            _ => Vec::new(),
+        })
+    }
+
+    /// `argument.key` as a string, from a literal or variables.
+    fn input_string(
+        &self,
+        field: &Field,
+        argument: &'static str,
+        key: &str,
+    ) -> Result<String, Unresolved> {
+        let unresolved = || Unresolved {
+            field: field.name.node.to_string(),
+            argument,
+        };
+        let value = field
+            .get_argument(argument)
+            .ok_or_else(unresolved)?
+            .node
+            .clone()
+            .into_const_with(|name| self.variable(&name).ok_or(()))
+            .map_err(|()| unresolved())?;
+        match value {
+            ConstValue::Object(map) => match map.get(key) {
+                Some(ConstValue::String(text)) => Ok(text.clone()),
+                _ => Err(unresolved()),
+            },
+            _ => Err(unresolved()),
+        }
+    }
+
+    /// A variable's value as the executor reads it: the request's, else the default.
+    fn variable(&self, name: &Name) -> Option<ConstValue> {
+        let definition = self
+            .operation
+            .variable_definitions
+            .iter()
+            .find(|definition| definition.node.name.node == *name)?;
+        self.variables
+            .get(name)
+            .or_else(|| definition.node.default_value())
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::Variables;
+    use async_graphql::parser::parse_query;
+    use serde_json::json;
+
+    use super::{Operation, Unresolved, root_operations};
+
+    fn roots(query: &str, name: Option<&str>, variables: serde_json::Value) -> Vec<Operation> {
+        let document = parse_query(query).expect("parses");
+        root_operations(&document, name, &Variables::from_json(variables)).expect("resolves")
+    }
+
+    fn names(query: &str, name: Option<&str>) -> Vec<String> {
+        roots(query, name, json!({}))
+            .into_iter()
+            .map(|op| op.name)
+            .collect()
+    }
+
+    fn metric(op: &Operation) -> &str {
+        &op.facts[0].1
+    }
+
+    #[test]
+    fn root_fields_are_named_through_aliases_and_fragments() {
+        let query = "query A { x: me { id } ...F ... on Query { plans { code } } }
+                     fragment F on Query { business { id } }
+                     mutation B { logout }";
+        assert_eq!(names(query, Some("A")), ["business", "me", "plans"]);
+        assert_eq!(names(query, Some("B")), ["logout"]);
+        assert!(names(query, None).is_empty(), "ambiguous without a name");
+    }
+
+    #[test]
+    fn fragments_nested_deeper_than_any_bound_are_still_seen() {
+        let mut query = String::from("mutation { ");
+        for _ in 0..40 {
+            query.push_str("... on Mutation { ");
+        }
+        query.push_str(r#"recordUsage(input: { metric: "applications" }) { used }"#);
+        query.push_str(&" }".repeat(41));
+        let found = roots(&query, None, json!({}));
+        assert_eq!(found.len(), 1);
+        assert_eq!(metric(&found[0]), "applications");
+    }
+
+    #[test]
+    fn a_metric_comes_from_a_literal_a_variable_or_the_variables_default() {
+        let literal = roots(
+            r#"mutation { recordUsage(input: { metric: " recordings " }) { used } }"#,
+            None,
+            json!({}),
+        );
+        assert_eq!(metric(&literal[0]), "recordings", "as the service trims it");
+        let query = r#"mutation($i: RecordUsageInput! = { metric: "applications" }) {
+                         recordUsage(input: $i) { used } }"#;
+        assert_eq!(metric(&roots(query, None, json!({}))[0]), "applications");
+        let given = roots(query, None, json!({ "i": { "metric": "seats" } }));
+        assert_eq!(metric(&given[0]), "seats", "the request's value wins");
+        let nested = r#"mutation($m: String = "applications") {
+                          recordUsage(input: { metric: $m }) { used } }"#;
+        assert_eq!(metric(&roots(nested, None, json!({}))[0]), "applications");
+    }
+
+    #[test]
+    fn every_metric_of_a_document_is_a_fact() {
+        let found = roots(
+            r#"mutation { a: recordUsage(input: { metric: "x" }) { used }
+                          b: recordUsage(input: { metric: "y" }) @skip(if: true) { used } }"#,
+            None,
+            json!({}),
+        );
+        let metrics: Vec<&str> = found.iter().map(metric).collect();
+        assert_eq!(metrics, ["x", "y"], "skipped fields are authorized too");
+    }
+
+    #[test]
+    fn a_metric_the_document_hides_is_unresolved() {
+        let document =
+            parse_query("mutation($i: RecordUsageInput!) { recordUsage(input: $i) { used } }")
+                .expect("parses");
+        let found = root_operations(&document, None, &Variables::default());
+        assert_eq!(
+            found,
+            Err(Unresolved {
+                field: "recordUsage".into(),
+                argument: "input"
+            })
+        );
+    }
+}

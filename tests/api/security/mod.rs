@@ -1,0 +1,5 @@
+//! Security: each finding of the security review as a test, plus generated documents.
+
+mod attenuation;
+mod documents;
+mod shapes;
