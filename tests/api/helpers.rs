@@ -318,7 +318,8 @@ impl TestApp {
             &self.state.db,
             email,
             PASSWORD.into(),
-            chrono::Utc::now(),
+            saaskit::services::staff::IfNotStaff::Promote,
+            self.state.clock.now(),
         )
         .await
         .expect("a staff user");
@@ -328,7 +329,7 @@ impl TestApp {
     /// Makes `user_id` an active member of `business_id` (as an accepted invitation would).
     pub async fn add_membership(&self, business_id: &str, user_id: uuid::Uuid, role: entity::Role) {
         let business_id = business_id.parse().expect("a uuid");
-        let now = chrono::Utc::now();
+        let now = self.state.clock.now();
         saaskit::services::accounts::add_member(&self.state.db, business_id, user_id, role, now)
             .await
             .expect("a membership");
@@ -338,7 +339,7 @@ impl TestApp {
     pub async fn member_token(&self, business_id: &str, email: &str, role: entity::Role) -> String {
         use entity::users;
         use sea_orm::{ActiveValue::Set, EntityTrait};
-        let now = chrono::Utc::now();
+        let now = self.state.clock.now();
         let hash = saaskit::auth::password::hash(PASSWORD.into())
             .await
             .expect("a hash");
