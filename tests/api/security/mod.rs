@@ -1,0 +1,3 @@
+mod revocation;
+mod staff;
+mod time;
