@@ -1,6 +1,7 @@
 //! From an `Authorization` header to a [`Caller`]: verify the token once, check its session,
 //! and audit impersonation.
 
+use super::cache::Cached;
 use super::principal::{Caller, Principal};
 use super::token::{self, Operation, Rejection};
 use crate::error::AppError;
@@ -63,15 +64,8 @@ pub async fn authenticate(
             let Some(session) = sessions::alive(&state.db, &claims, now).await? else {
                 return Ok(Caller::Rejected(Rejection::Revoked));
             };
-            state.tokens.put(
-                ticket,
-                token,
-                claims,
-                verified,
-                session.kind,
-                session.expires_at,
-                now,
-            )
+            let entry = Cached::checked(claims, verified, session.kind, session.expires_at, now);
+            state.tokens.put(ticket, token, entry)
         }
     };
     let claims = cached.claims;

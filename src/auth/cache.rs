@@ -50,6 +50,27 @@ pub struct Cached {
     weight: u32,
 }
 
+impl Cached {
+    /// What was verified of a token and read of its session at `now`.
+    pub fn checked(
+        claims: Claims,
+        token: VerifiedToken,
+        kind: SessionKind,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Cached {
+            attenuated: token.is_attenuated(),
+            claims,
+            token,
+            kind,
+            expires_at,
+            checked: now,
+            weight: ENTRY_OVERHEAD,
+        }
+    }
+}
+
 /// Taken before a session is read from the database; [`TokenCache::put`] honours it only when
 /// no token was forgotten since.
 #[must_use]
@@ -99,30 +120,12 @@ impl TokenCache {
             .filter(|entry| fresh(entry, now))
     }
 
-    /// Remembers a token whose session was read after `ticket` was taken, unless a token was
-    /// forgotten in between (that read may predate a revocation). Returns the entry either way.
-    #[allow(clippy::too_many_arguments)]
-    pub fn put(
-        &self,
-        ticket: Ticket,
-        token: &str,
-        claims: Claims,
-        verified: VerifiedToken,
-        kind: SessionKind,
-        expires_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Cached {
-        let attenuated = verified.is_attenuated();
+    /// Remembers `entry` for `token` when its session was read after `ticket` was taken, unless
+    /// a token was forgotten in between (that read may predate a revocation). Returns the entry
+    /// either way.
+    pub fn put(&self, ticket: Ticket, token: &str, mut entry: Cached) -> Cached {
         let length = u32::try_from(token.len()).unwrap_or(u32::MAX);
-        let entry = Cached {
-            claims,
-            token: verified,
-            kind,
-            expires_at,
-            attenuated,
-            checked: now,
-            weight: ENTRY_OVERHEAD.saturating_add(length.saturating_mul(WEIGHT_PER_TOKEN_BYTE)),
-        };
+        entry.weight = ENTRY_OVERHEAD.saturating_add(length.saturating_mul(WEIGHT_PER_TOKEN_BYTE));
         let generation = self
             .generation
             .lock()

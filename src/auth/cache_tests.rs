@@ -33,15 +33,14 @@ fn mint(root: &KeyPair, impersonator: Option<Uuid>, now: DateTime<Utc>) -> Minte
 }
 
 fn put(cache: &TokenCache, ticket: Ticket, minted: &Minted, now: DateTime<Utc>) {
-    let _ = cache.put(
-        ticket,
-        &minted.token,
+    let entry = Cached::checked(
         minted.claims.clone(),
         minted.verified.clone(),
         SessionKind::Login,
         None,
         now,
     );
+    let _ = cache.put(ticket, &minted.token, entry);
 }
 
 #[test]

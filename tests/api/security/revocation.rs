@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use biscuit_auth::Biscuit;
 use biscuit_auth::macros::block;
-use saaskit::auth::cache::TTL;
+use saaskit::auth::cache::{Cached, TTL};
 use saaskit::auth::token::{self, MAX_BLOCKS, MAX_TOKEN_LEN, Operation};
 use saaskit::clock::{Clock, ManualClock};
 use saaskit::services::sessions;
@@ -173,15 +173,8 @@ async fn a_request_that_read_the_session_before_logout_cannot_put_it_back_in_the
             .await,
     );
     // …and only then does the request remember what it read.
-    let _ = app.state.tokens.put(
-        ticket,
-        &account.token,
-        claims,
-        verified,
-        session.kind,
-        session.expires_at,
-        now,
-    );
+    let entry = Cached::checked(claims, verified, session.kind, session.expires_at, now);
+    let _ = app.state.tokens.put(ticket, &account.token, entry);
     refused(
         &app,
         &account.token,

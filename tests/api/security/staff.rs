@@ -1,7 +1,6 @@
 //! Staff standing is re-read with each session: deactivated or demoted staff lose their tokens,
 //! and the bootstrap variables never promote an account someone else signed up.
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use saaskit::auth::cache::TTL;
@@ -20,19 +19,15 @@ use crate::helpers::{
 /// given).
 pub(super) fn saaskit(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_saaskit"))
+    Command::new(env!("CARGO_BIN_EXE_saaskit"))
         .args(args)
         .current_dir(dir.path())
         .env_remove("DATABASE_URL")
         .env_remove("RUST_LOG")
         .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("saaskit runs");
-    drop(child.stdin.take().map(|mut stdin| stdin.write_all(b"")));
-    child.wait_with_output().expect("it ends")
+        .stdin(Stdio::null())
+        .output()
+        .expect("saaskit runs")
 }
 
 /// Runs the `saaskit` binary on `app`'s database, off the test's runtime.
