@@ -8,9 +8,11 @@
 //!   Every other node re-reads the session row at most [`TTL`] after it last did, judged by
 //!   the application's clock.
 //! - Memory is bounded. Entries are keyed by the SHA-256 of the token, not the token; each one
-//!   weighs a fixed overhead plus a multiple of the token's length, and the cache holds at most
-//!   [`MAX_WEIGHT`] of them — so at most `MAX_WEIGHT / ENTRY_OVERHEAD` entries, and at most
-//!   that many bytes however large the tokens. Whatever the application's clock says, an entry
+//!   weighs a fixed overhead plus a multiple of the token's length (an estimate of its bytes),
+//!   and the entries weigh [`MAX_WEIGHT`] in all at most — so there are at most
+//!   `MAX_WEIGHT / ENTRY_OVERHEAD` of them, however small the tokens, and about that many bytes,
+//!   however large. (Eviction runs as entries are added: the bound can be passed for a moment,
+//!   by the entries added since the last run.) Whatever the application's clock says, an entry
 //!   leaves memory [`EVICT_AFTER`] of wall time after it was put.
 
 use std::sync::{Mutex, PoisonError};
