@@ -32,12 +32,23 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum StaffCommand {
-    /// Create a staff user (or make an existing user staff).
+    /// Create a staff user. An existing account that is not staff is refused unless
+    /// `--promote` is given.
     Create {
         #[arg(long)]
         email: String,
         /// The password; read from standard input when omitted (keeps it out of shell history).
+        /// Unused when the account exists.
         #[arg(long)]
         password: Option<String>,
+        /// Make an existing account staff, keeping its password.
+        #[arg(long)]
+        promote: bool,
+    },
+    /// Take staff rights away: the account stays as an ordinary user; its sessions and every
+    /// impersonation it opened are revoked.
+    Deactivate {
+        #[arg(long)]
+        email: String,
     },
 }

@@ -109,6 +109,11 @@ const DEFAULTS: Defaults = Defaults {
     trust_forwarded_for: false,
 };
 
+/// How long a login session may be set to live: past a year, dates overflow long before a
+/// session could matter, and under a minute no one can use one.
+pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(60)..=Duration::from_secs(365 * 24 * 3600);
+
 /// A setting that could not be used, named by its environment variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -180,8 +185,11 @@ impl Settings {
                 "expected an http:// or https:// URL",
             ));
         }
-        if self.session_ttl.is_zero() {
-            return Err(invalid("SAASKIT_SESSION_TTL", "must be longer than zero"));
+        if !SESSION_TTL_RANGE.contains(&self.session_ttl) {
+            return Err(invalid(
+                "SAASKIT_SESSION_TTL",
+                "must be between 1m and 365d (e.g. 24h)",
+            ));
         }
         if self.cycle_every.is_zero() {
             return Err(invalid("SAASKIT_CYCLE_EVERY", "must be longer than zero"));
@@ -334,6 +342,17 @@ mod tests {
             assert!(err.to_string().starts_with("SAASKIT_CYCLE_EVERY"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_session_ttl_outside_a_minute_to_a_year_is_refused() {
+        for ttl in ["5000000000000h", "366d", "59s", "0s"] {
+            let err = with(&[("session_ttl", ttl)]).expect_err(ttl);
+            assert!(err.to_string().starts_with("SAASKIT_SESSION_TTL"), "{err}");
+        }
+        for ttl in ["1m", "365d", "24h"] {
+            with(&[("session_ttl", ttl)]).expect(ttl);
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::BufRead;
 use saaskit::cli::{Cli, Command, StaffCommand};
 use saaskit::clock::{Clock, SystemClock};
 use saaskit::config::Settings;
-use saaskit::services::staff;
+use saaskit::services::staff::{self, Ensured, IfNotStaff};
 use saaskit::{auth, graphql, startup, telemetry};
 
 #[tokio::main]
@@ -38,31 +38,78 @@ async fn run(command: Command) -> anyhow::Result<()> {
             startup::migrate(&settings).await?;
             Ok(())
         }
-        Command::Staff {
-            command: StaffCommand::Create { email, password },
-        } => {
+        Command::Staff { command } => {
             let settings = Settings::load()?;
             telemetry::init(settings.log_format, &settings.log);
-            let password = match password {
-                Some(password) => password,
-                None => read_password()?,
-            };
-            let db = startup::connect_and_migrate(&settings).await?;
-            let created = staff::ensure_staff(&db, &email, password.into(), SystemClock.now())
-                .await
-                .map_err(|err| anyhow::anyhow!("{err}"))?;
-            if created {
-                println!("created staff user {email}");
-            } else {
-                println!("{email} already existed and is now staff (its password is unchanged)");
-            }
-            Ok(())
+            run_staff(command, &settings).await
         }
         Command::Serve => {
             let settings = Settings::load()?;
             telemetry::init(settings.log_format, &settings.log);
             let app = startup::Application::build(settings).await?;
             app.run_until_stopped().await?;
+            Ok(())
+        }
+    }
+}
+
+async fn run_staff(command: StaffCommand, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        StaffCommand::Create {
+            email,
+            password,
+            promote,
+        } => {
+            let password = match password {
+                Some(password) => password,
+                None => read_password()?,
+            };
+            let if_not_staff = if promote {
+                IfNotStaff::Promote
+            } else {
+                IfNotStaff::Refuse
+            };
+            let db = startup::connect_and_migrate(settings).await?;
+            let ensured = staff::ensure_staff(
+                &db,
+                &email,
+                password.into(),
+                if_not_staff,
+                SystemClock.now(),
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+            match ensured {
+                Ensured::Created => println!("created staff user {email}"),
+                Ensured::AlreadyStaff => println!("{email} is already staff; nothing changed"),
+                Ensured::Promoted => {
+                    println!(
+                        "{email} already existed and is now staff (its password is unchanged)"
+                    );
+                }
+                Ensured::Refused => anyhow::bail!(
+                    "{email} is an existing account that is not staff; if its owner is the \
+                     person you mean, run `saaskit staff create --promote --email {email}` \
+                     (it keeps that account's password)"
+                ),
+            }
+            Ok(())
+        }
+        StaffCommand::Deactivate { email } => {
+            let db = startup::connect_and_migrate(settings).await?;
+            let done = staff::deactivate(&db, &email, SystemClock.now())
+                .await
+                .map_err(|err| anyhow::anyhow!("{email}: {err}"))?;
+            let was = if done.was_staff {
+                ""
+            } else {
+                " (it was not staff)"
+            };
+            println!(
+                "{email} is no longer staff{was}; {} sessions revoked, refused by every node \
+                 within seconds",
+                done.sessions_revoked
+            );
             Ok(())
         }
     }

@@ -140,23 +140,35 @@ async fn shutdown_signal() {
     }
 }
 
-/// Ensures the staff user named by `SAASKIT_BOOTSTRAP_STAFF_EMAIL`/`_PASSWORD` exists.
+/// Ensures the staff user named by `SAASKIT_BOOTSTRAP_STAFF_EMAIL`/`_PASSWORD` exists: creates
+/// it, or confirms an existing staff user. An existing account that is not staff is never
+/// promoted (whoever signed it up chose its password): that is logged as an error and start-up
+/// goes on.
 async fn bootstrap_staff(
     db: &DatabaseConnection,
     settings: &Settings,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
+    use services::staff::{Ensured, IfNotStaff};
     let (Some(email), Some(password)) = (
         &settings.bootstrap_staff_email,
         &settings.bootstrap_staff_password,
     ) else {
         return Ok(());
     };
-    let created = services::staff::ensure_staff(db, email, password.clone(), now)
-        .await
-        .map_err(|err| anyhow::anyhow!("SAASKIT_BOOTSTRAP_STAFF_EMAIL/PASSWORD: {err}"))?;
-    if created {
-        tracing::info!(email = %email, "created the bootstrap staff user");
+    let ensured =
+        services::staff::ensure_staff(db, email, password.clone(), IfNotStaff::Refuse, now)
+            .await
+            .map_err(|err| anyhow::anyhow!("SAASKIT_BOOTSTRAP_STAFF_EMAIL/PASSWORD: {err}"))?;
+    match ensured {
+        Ensured::Created => tracing::info!(email = %email, "created the bootstrap staff user"),
+        Ensured::AlreadyStaff | Ensured::Promoted => {}
+        Ensured::Refused => tracing::error!(
+            email = %email,
+            "SAASKIT_BOOTSTRAP_STAFF_EMAIL names an existing account that is not staff; it was \
+             not promoted (its password is not the bootstrap one). If that account is yours, \
+             run `saaskit staff create --promote --email <it>`"
+        ),
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! From an `Authorization` header to a [`Caller`]: verify the token once, check its session,
 //! and audit impersonation.
 
+use super::cache::Cached;
 use super::principal::{Caller, Principal};
 use super::token::{self, Operation, Rejection};
 use crate::error::AppError;
@@ -9,8 +10,12 @@ use crate::state::AppState;
 
 /// Establishes who calls, for a request whose root fields are `operations`.
 ///
-/// A missing header is anonymous; a bad, expired or revoked token is a rejected caller (fields
-/// that need a token answer `UNAUTHENTICATED`).
+/// A missing header is anonymous; a bad, oversized, expired or revoked token is a rejected
+/// caller (fields that need a token answer `UNAUTHENTICATED`). What a token says of its
+/// session and of staff is re-read from the database at most [`TTL`] after this node last
+/// did, and at once after this node revoked it.
+///
+/// [`TTL`]: super::cache::TTL
 ///
 /// # Errors
 /// `FORBIDDEN` when a check the holder added to the token refuses one of `operations`;
@@ -26,6 +31,10 @@ pub async fn authenticate(
     let Some(token) = bearer(header) else {
         return Ok(Caller::Rejected(Rejection::Invalid));
     };
+    // Before the cache: an oversized token is neither hashed nor decoded.
+    if let Err(rejection) = token::check_size(token) {
+        return Ok(Caller::Rejected(rejection));
+    }
     let now = state.clock.now();
     let cached = match state.tokens.get(token, now) {
         Some(cached) => {
@@ -43,23 +52,20 @@ pub async fn authenticate(
             cached
         }
         None => {
+            // Taken before the session is read, so a revocation forgotten meanwhile keeps
+            // what this request read out of the cache.
+            let ticket = state.tokens.ticket();
             let (claims, verified) =
                 match token::verify(state.root_key.public(), token, operations, now) {
                     Ok(verified) => verified,
                     Err(Rejection::NotAllowed(_)) => return Err(AppError::Forbidden),
                     Err(rejection) => return Ok(Caller::Rejected(rejection)),
                 };
-            let Some(session) = sessions::alive(&state.db, claims.session_id, now).await? else {
+            let Some(session) = sessions::alive(&state.db, &claims, now).await? else {
                 return Ok(Caller::Rejected(Rejection::Revoked));
             };
-            state.tokens.put(
-                token,
-                claims,
-                verified,
-                session.kind,
-                session.expires_at,
-                now,
-            )
+            let entry = Cached::checked(claims, verified, session.kind, session.expires_at, now);
+            state.tokens.put(ticket, token, entry)
         }
     };
     let claims = cached.claims;

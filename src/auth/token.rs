@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use biscuit_auth::error::{FailedCheck, Logic, Token as TokenError};
 use biscuit_auth::macros::{authorizer, biscuit, check, fact, rule};
-use biscuit_auth::{Authorizer, AuthorizerLimits, Biscuit, KeyPair, PublicKey};
+use biscuit_auth::{Authorizer, AuthorizerLimits, Biscuit, KeyPair, PublicKey, UnverifiedBiscuit};
 use chrono::{DateTime, Utc};
 use entity::Role;
 use uuid::Uuid;
@@ -85,6 +85,24 @@ fn limits() -> AuthorizerLimits {
     }
 }
 
+/// The longest token accepted, in base64 characters. The tokens this server mints are about a
+/// kilobyte at most (see the test `minted_tokens_leave_room_for_attenuation`), which leaves
+/// room for the seven attenuation blocks [`MAX_BLOCKS`] allows.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// The most blocks a token may hold: the authority block and seven appended by holders.
+pub const MAX_BLOCKS: usize = 8;
+
+/// Refuses a token longer than [`MAX_TOKEN_LEN`], before anything decodes it.
+///
+/// # Errors
+/// [`Rejection::Invalid`].
+pub fn check_size(token: &str) -> Result<(), Rejection> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Rejection::Invalid);
+    }
+    Ok(())
+}
+
 /// Signs `claims` with the root key.
 ///
 /// # Errors
@@ -118,14 +136,22 @@ pub fn mint(root: &KeyPair, claims: &Claims) -> Result<String, anyhow::Error> {
 /// Verifies the signature of `token` and authorizes each of `operations` at `now`.
 ///
 /// # Errors
-/// See [`Rejection`].
+/// See [`Rejection`]; a token over [`MAX_TOKEN_LEN`] or [`MAX_BLOCKS`] is
+/// [`Rejection::Invalid`] without its signatures being checked.
 pub fn verify(
     root: PublicKey,
     token: &str,
     operations: &[Operation],
     now: DateTime<Utc>,
 ) -> Result<(Claims, VerifiedToken), Rejection> {
-    let biscuit = Biscuit::from_base64(token.trim(), root).map_err(|_| Rejection::Invalid)?;
+    let token = token.trim();
+    check_size(token)?;
+    // Counted before any signature is checked: each block costs one.
+    let unverified = UnverifiedBiscuit::from_base64(token).map_err(|_| Rejection::Invalid)?;
+    if unverified.block_count() > MAX_BLOCKS {
+        return Err(Rejection::Invalid);
+    }
+    let biscuit = unverified.verify(root).map_err(|_| Rejection::Invalid)?;
     let verified = VerifiedToken(Arc::new(biscuit));
     let mut authorizer = verified.authorize_all(operations, now)?;
     let claims = read_claims(&mut authorizer).ok_or(Rejection::Invalid)?;
@@ -257,93 +283,5 @@ fn parse_role(text: &str) -> Option<Role> {
 }
 
 #[cfg(test)]
-mod tests {
-    use biscuit_auth::macros::block;
-    use chrono::TimeDelta;
-
-    use super::*;
-    use crate::auth::rights;
-
-    fn claims(expires_at: Option<DateTime<Utc>>) -> Claims {
-        Claims {
-            user_id: Uuid::now_v7(),
-            session_id: Uuid::now_v7(),
-            business_id: Some(Uuid::now_v7()),
-            role: Some(Role::Owner),
-            rights: rights::for_role(Role::Owner),
-            staff: false,
-            impersonator: None,
-            expires_at,
-        }
-    }
-
-    fn ops(names: &[&str]) -> Vec<Operation> {
-        names.iter().map(|n| Operation::named(n)).collect()
-    }
-
-    #[test]
-    fn a_minted_token_verifies_to_its_claims() {
-        let root = KeyPair::new();
-        let now = Utc::now();
-        let claims = claims(Some(now + TimeDelta::hours(1)));
-        let token = mint(&root, &claims).expect("mints");
-        let (read, _) = verify(root.public(), &token, &ops(&["me"]), now).expect("verifies");
-        assert_eq!(
-            read,
-            Claims {
-                expires_at: None,
-                ..claims
-            }
-        );
-    }
-
-    #[test]
-    fn an_expired_token_is_rejected_as_expired() {
-        let root = KeyPair::new();
-        let now = Utc::now();
-        let token = mint(&root, &claims(Some(now - TimeDelta::seconds(1)))).expect("mints");
-        let err = verify(root.public(), &token, &ops(&["me"]), now).expect_err("expired");
-        assert_eq!(err, Rejection::Expired);
-    }
-
-    #[test]
-    fn a_token_from_another_key_or_tampered_is_invalid() {
-        let root = KeyPair::new();
-        let now = Utc::now();
-        let token = mint(&KeyPair::new(), &claims(None)).expect("mints");
-        let err = verify(root.public(), &token, &ops(&["me"]), now).expect_err("foreign");
-        assert_eq!(err, Rejection::Invalid);
-
-        let token = mint(&root, &claims(None)).expect("mints");
-        let mut bytes = token.into_bytes();
-        let middle = bytes.len() / 2;
-        bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
-        let tampered = String::from_utf8(bytes).expect("ascii");
-        let err = verify(root.public(), &tampered, &ops(&["me"]), now).expect_err("tampered");
-        assert_eq!(err, Rejection::Invalid);
-    }
-
-    #[test]
-    fn an_attenuated_token_is_held_to_its_checks_and_cannot_add_rights() {
-        let root = KeyPair::new();
-        let now = Utc::now();
-        let token = mint(&root, &claims(None)).expect("mints");
-        let biscuit = Biscuit::from_base64(&token, root.public()).expect("parses");
-        let narrowed = biscuit
-            .append(block!(
-                r#"check if operation("me"); right("staff:read"); staff(true);"#
-            ))
-            .expect("attenuates")
-            .to_base64()
-            .expect("serializes");
-        let (claims, _) = verify(root.public(), &narrowed, &ops(&["me"]), now).expect("me");
-        assert!(
-            !claims.rights.contains(Right::StaffRead),
-            "appended facts grant nothing"
-        );
-        assert!(!claims.staff);
-        let err =
-            verify(root.public(), &narrowed, &ops(&["me", "business"]), now).expect_err("only me");
-        assert_eq!(err, Rejection::NotAllowed("business".into()));
-    }
-}
+#[path = "token_tests.rs"]
+mod tests;

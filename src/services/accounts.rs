@@ -83,7 +83,11 @@ pub async fn signup(
         now,
     )
     .await?;
-    let session = NewSession::login(&owner, Some((business_id, Role::Owner)), now + session_ttl);
+    let session = NewSession::login(
+        &owner,
+        Some((business_id, Role::Owner)),
+        sessions::expiry(now, session_ttl)?,
+    );
     let issued = sessions::open(&txn, root, session, now).await?;
     txn.commit().await?;
     Ok(issued)
@@ -186,7 +190,7 @@ pub async fn login(
         }
     };
     let membership = choose_membership(db, user.id, input.business_id).await?;
-    let session = NewSession::login(&user, membership, now + session_ttl);
+    let session = NewSession::login(&user, membership, sessions::expiry(now, session_ttl)?);
     let txn = crate::db::begin_write(db).await?;
     let issued = sessions::open(&txn, root, session, now).await?;
     users::Entity::update_many()
@@ -241,7 +245,7 @@ pub async fn switch_business(
     sessions::open(
         db,
         root,
-        NewSession::login(&user, membership, now + session_ttl),
+        NewSession::login(&user, membership, sessions::expiry(now, session_ttl)?),
         now,
     )
     .await

@@ -64,7 +64,7 @@ pub async fn start(
         staff: false,
         impersonator: Some(principal.user_id),
         reason: Some(reason.to_owned()),
-        expires_at: Some(now + TTL),
+        expires_at: Some(sessions::expiry(now, TTL)?),
     };
     let txn = crate::db::begin_write(db).await?;
     let issued = sessions::open(&txn, root, session, now).await?;

@@ -1,8 +1,8 @@
 //! Sessions: the rows that tokens point at. A token is honoured while its session is neither
-//! revoked nor expired and its user is active.
+//! revoked nor expired, its user is active, and any staff standing it relies on still holds.
 
 use biscuit_auth::KeyPair;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use entity::{Role, SessionKind, sessions, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -49,6 +49,15 @@ impl NewSession {
     }
 }
 
+/// When a session opened at `now` for `ttl` ends.
+///
+/// # Errors
+/// Internal when the sum overflows; start-up bounds every configured lifetime, so it does not.
+pub fn expiry(now: DateTime<Utc>, ttl: TimeDelta) -> Result<DateTime<Utc>, AppError> {
+    now.checked_add_signed(ttl)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a session lifetime overflows: {ttl}")))
+}
+
 /// A session and the token that carries it.
 pub struct Issued {
     pub token: String,
@@ -93,21 +102,38 @@ pub async fn open<C: ConnectionTrait>(
     Ok(Issued { token, claims })
 }
 
-/// The kind of session `id` when it is alive at `now` and its user is active; `None` otherwise.
+/// The session that `claims` point at when it is alive at `now`; `None` otherwise.
+///
+/// Alive means: not revoked, not expired, its user active; when the claims say staff, the
+/// user is still staff; when it is an impersonation, the impersonator is still an active staff
+/// user. So demoting or deactivating staff ends their tokens wherever this is re-read.
+///
+/// # Errors
+/// Database errors.
 pub async fn alive<C: ConnectionTrait>(
     db: &C,
-    id: Uuid,
+    claims: &Claims,
     now: DateTime<Utc>,
 ) -> Result<Option<sessions::Model>, AppError> {
-    let found = sessions::Entity::find_by_id(id)
+    let found = sessions::Entity::find_by_id(claims.session_id)
         .find_also_related(users::Entity)
         .one(db)
         .await?;
-    Ok(found.and_then(|(session, user)| {
-        let user_active = user.is_some_and(|u| u.is_active);
-        let unexpired = session.expires_at.is_none_or(|at| at > now);
-        (user_active && unexpired && session.revoked_at.is_none()).then_some(session)
-    }))
+    let Some((session, Some(user))) = found else {
+        return Ok(None);
+    };
+    let holder_ok = user.id == claims.user_id && user.is_active && (user.is_staff || !claims.staff);
+    let unexpired = session.expires_at.is_none_or(|at| at > now);
+    if !(holder_ok && unexpired && session.revoked_at.is_none()) {
+        return Ok(None);
+    }
+    if let Some(impersonator) = session.impersonator_id {
+        let staff = users::Entity::find_by_id(impersonator).one(db).await?;
+        if !staff.is_some_and(|staff| staff.is_active && staff.is_staff) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(session))
 }
 
 /// Revokes one session; revoking twice is harmless.

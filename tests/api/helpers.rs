@@ -39,6 +39,23 @@ pub async fn spawn_app_with_clock(clock: SharedClock) -> TestApp {
     spawn_app_on(clock, |figment| figment).await
 }
 
+/// A clock for [`spawn_app_with_clock`], at the current whole second (Biscuit's `time` facts
+/// have whole seconds).
+pub fn manual_clock() -> Arc<saaskit::clock::ManualClock> {
+    use chrono::SubsecRound;
+    Arc::new(saaskit::clock::ManualClock::starting_at(
+        chrono::Utc::now().trunc_subsecs(0),
+    ))
+}
+
+/// As [`spawn_app_with_clock`], with settings of the test's own (e.g. `("http_workers", 2)`).
+pub async fn spawn_app_with_clock_and(
+    clock: SharedClock,
+    customize: impl FnOnce(figment::Figment) -> figment::Figment,
+) -> TestApp {
+    spawn_app_on(clock, customize).await
+}
+
 async fn spawn_app_on(
     clock: SharedClock,
     customize: impl FnOnce(figment::Figment) -> figment::Figment,
@@ -87,9 +104,17 @@ async fn start(
 impl TestApp {
     /// Another saaskit process (a second replica) on the same database, root key and clock.
     pub async fn second_node(&self) -> TestApp {
+        self.second_node_with(|figment| figment).await
+    }
+
+    /// As [`TestApp::second_node`], with settings of the test's own.
+    pub async fn second_node_with(
+        &self,
+        customize: impl FnOnce(figment::Figment) -> figment::Figment,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let key = self.state.root_key.private().to_bytes_hex();
-        let figment = node_settings(&self.db_url(), &key, &dir);
+        let figment = customize(node_settings(&self.db_url(), &key, &dir));
         start(figment, self.state.clock.clone(), TestDatabase::Shared, dir).await
     }
 
@@ -103,7 +128,8 @@ impl TestApp {
             .expect("the table is renamed");
     }
 
-    fn db_url(&self) -> String {
+    /// The `DATABASE_URL` of this node's database (for running the `saaskit` binary on it).
+    pub fn db_url(&self) -> String {
         self._db.url()
     }
 
@@ -318,7 +344,8 @@ impl TestApp {
             &self.state.db,
             email,
             PASSWORD.into(),
-            chrono::Utc::now(),
+            saaskit::services::staff::IfNotStaff::Promote,
+            self.state.clock.now(),
         )
         .await
         .expect("a staff user");
@@ -328,7 +355,7 @@ impl TestApp {
     /// Makes `user_id` an active member of `business_id` (as an accepted invitation would).
     pub async fn add_membership(&self, business_id: &str, user_id: uuid::Uuid, role: entity::Role) {
         let business_id = business_id.parse().expect("a uuid");
-        let now = chrono::Utc::now();
+        let now = self.state.clock.now();
         saaskit::services::accounts::add_member(&self.state.db, business_id, user_id, role, now)
             .await
             .expect("a membership");
@@ -338,7 +365,7 @@ impl TestApp {
     pub async fn member_token(&self, business_id: &str, email: &str, role: entity::Role) -> String {
         use entity::users;
         use sea_orm::{ActiveValue::Set, EntityTrait};
-        let now = chrono::Utc::now();
+        let now = self.state.clock.now();
         let hash = saaskit::auth::password::hash(PASSWORD.into())
             .await
             .expect("a hash");

@@ -2,4 +2,7 @@
 
 mod attenuation;
 mod documents;
+mod revocation;
 mod shapes;
+mod staff;
+mod time;
