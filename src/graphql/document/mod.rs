@@ -23,6 +23,8 @@ use crate::auth::token::Operation;
 /// The bounds every document must stay within, whoever sends it.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Bytes of query text (variables are not part of it; the body limit bounds them).
+    pub bytes: usize,
     /// Lexical tokens in the query text.
     pub tokens: usize,
     /// Nesting of `{`, `(` and `[` in the query text.
@@ -45,6 +47,7 @@ pub struct Limits {
 
 /// The limits in force (the README's "Security" section lists them).
 pub const LIMITS: Limits = Limits {
+    bytes: 128 * 1024,
     tokens: 5_000,
     nesting: 64,
     selections: 1_000,
@@ -107,6 +110,15 @@ impl Refusal {
 /// A [`Refusal`] for a document over a limit, with fragment spread cycles, or whose
 /// authorization facts it cannot resolve.
 pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refusal> {
+    // The parser's time grows with the text even where tokens do not (comments, strings).
+    if request.query.len() > limits.bytes {
+        return Err(Refusal::over(
+            "bytes",
+            limits.bytes as u64,
+            request.query.len() as u64,
+            "is too long",
+        ));
+    }
     match lexer::scan(&request.query, limits.tokens, limits.nesting) {
         lexer::Scan::Within { .. } => {}
         lexer::Scan::TooManyTokens { max } => {

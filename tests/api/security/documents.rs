@@ -98,7 +98,7 @@ async fn fragment_bombs_of_every_fan_and_depth_are_refused_or_cheap() {
             if levels(f, 1, d) + f.powi(d) > 1000.0 {
                 let limit = &refusal(&response)["limit"];
                 assert!(
-                    limit == "selections" || limit == "tokens",
+                    limit == "selections" || limit == "tokens" || limit == "bytes",
                     "inline {fan}/{depth}: {response}"
                 );
             } else {
@@ -199,6 +199,16 @@ async fn too_many_tokens_directives_or_brackets_are_refused_before_parsing() {
         refusal(&post(&app, &directives).await)["limit"],
         "directives"
     );
+}
+
+#[tokio::test]
+async fn a_query_text_over_128_kib_is_refused_however_few_its_tokens() {
+    let app = spawn_app().await;
+    let comment = |size: usize| format!("#{}\n{{ __typename }}", "x".repeat(size - 16));
+    let at_limit = post(&app, &comment(128 * 1024)).await;
+    assert_eq!(data(&at_limit)["__typename"], "Query");
+    let over = post(&app, &comment(128 * 1024 + 1)).await;
+    assert_eq!(refusal(&over)["limit"], "bytes");
 }
 
 #[tokio::test]
