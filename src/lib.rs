@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod jobs;
 mod http;
 pub mod services;
 pub mod startup;

@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
+use crate::jobs::Jobs;
 use crate::state::AppState;
 use crate::{auth, db, graphql, http, services};
 
@@ -55,6 +56,7 @@ impl Application {
             settings: Arc::new(settings),
             root_key: Arc::new(root_key),
             tokens: Arc::default(),
+            jobs: Jobs::default(),
         };
 
         let shared = state.clone();

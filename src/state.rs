@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::jobs::Jobs;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +18,8 @@ pub struct AppState {
     pub root_key: Arc<KeyPair>,
     /// Tokens this node verified in the last few seconds.
     pub tokens: Arc<TokenCache>,
+    /// Hands work to the job worker.
+    pub jobs: Jobs,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod businesses;
 pub mod impersonation;
 pub mod lookup;
+pub mod outbox;
 pub mod plan_admin;
 pub mod plans;
 pub mod sessions;
