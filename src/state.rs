@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::services::throttle::AddressRate;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +18,8 @@ pub struct AppState {
     pub root_key: Arc<KeyPair>,
     /// Tokens this node verified in the last few seconds.
     pub tokens: Arc<TokenCache>,
+    /// This node's rate of `login` and `signup` attempts per client address.
+    pub auth_rate: Arc<AddressRate>,
 }
 
 impl AppState {

@@ -10,6 +10,7 @@ mod m20261126_000001_plans;
 mod m20261126_000002_accounts;
 mod m20261126_000003_billing;
 mod m20261126_000004_security;
+mod m20261201_000001_login_known_addresses;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_accounts::Migration),
             Box::new(m20261126_000003_billing::Migration),
             Box::new(m20261126_000004_security::Migration),
+            Box::new(m20261201_000001_login_known_addresses::Migration),
         ]
     }
 }

@@ -7,15 +7,14 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// The client's address, as the HTTP layer saw it (for login throttling).
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
+pub use crate::client_addr::ClientAddr;
 
 pub(crate) trait ContextExt {
     fn state(&self) -> Result<&AppState, AppError>;
     fn caller(&self) -> &Caller;
     /// The authenticated caller, or `UNAUTHENTICATED`.
     fn principal(&self) -> Result<&Principal, AppError>;
-    fn client_addr(&self) -> &str;
+    fn client_addr(&self) -> &ClientAddr;
 }
 
 static ANONYMOUS: Caller = Caller::Anonymous;
@@ -34,8 +33,8 @@ impl ContextExt for Context<'_> {
         self.caller().principal()
     }
 
-    fn client_addr(&self) -> &str {
-        self.data_opt::<ClientAddr>()
-            .map_or("unknown", |addr| addr.0.as_str())
+    fn client_addr(&self) -> &ClientAddr {
+        static UNKNOWN: std::sync::LazyLock<ClientAddr> = std::sync::LazyLock::new(ClientAddr::unknown);
+        self.data_opt::<ClientAddr>().unwrap_or(&UNKNOWN)
     }
 }

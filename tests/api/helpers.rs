@@ -60,6 +60,8 @@ fn node_settings(database_url: &str, root_key: &str, dir: &TempDir) -> figment::
         .merge(("mail_dir", dir.path().join("mail-outbox")))
         .merge(("http_workers", 1))
         .merge(("db_max_connections", 5))
+        // Every test client is 127.0.0.1; tests of the per-address rate set their own.
+        .merge(("auth_attempts_per_minute", 10_000))
 }
 
 async fn start(
