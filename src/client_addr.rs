@@ -138,8 +138,14 @@ mod tests {
     #[test]
     fn addresses_have_one_normal_form() {
         assert_eq!(ClientAddr::parse(" 203.0.113.7 ").as_str(), "203.0.113.7");
-        assert_eq!(ClientAddr::parse("203.0.113.7:4711").as_str(), "203.0.113.7");
-        assert_eq!(ClientAddr::parse("::ffff:203.0.113.7").as_str(), "203.0.113.7");
+        assert_eq!(
+            ClientAddr::parse("203.0.113.7:4711").as_str(),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            ClientAddr::parse("::ffff:203.0.113.7").as_str(),
+            "203.0.113.7"
+        );
         let a = ClientAddr::parse("2001:DB8:0:1:aaaa::1");
         let b = ClientAddr::parse("[2001:db8::1:ffff:0:0:2]:443");
         assert_eq!(a.as_str(), "2001:db8:0:1::/64");
@@ -154,13 +160,22 @@ mod tests {
         let lb = TrustedProxies::parse("10.0.0.0/8, 127.0.0.1").expect("parses");
         let spoofed = ["1.1.1.1, 198.51.100.9"];
         assert_eq!(none.client(ip("127.0.0.1"), &spoofed).as_str(), "127.0.0.1");
-        assert_eq!(lb.client(ip("127.0.0.1"), &spoofed).as_str(), "198.51.100.9");
+        assert_eq!(
+            lb.client(ip("127.0.0.1"), &spoofed).as_str(),
+            "198.51.100.9"
+        );
         let chain = ["1.1.1.1", "198.51.100.9, 10.0.0.2"];
         assert_eq!(lb.client(ip("10.0.0.1"), &chain).as_str(), "198.51.100.9");
         assert_eq!(lb.client(ip("192.0.2.1"), &chain).as_str(), "192.0.2.1");
         assert_eq!(lb.client(ip("10.0.0.1"), &[]).as_str(), "10.0.0.1");
-        assert_eq!(lb.client(ip("10.0.0.1"), &["10.0.0.3"]).as_str(), "10.0.0.3");
-        assert_eq!(lb.client(ip("10.0.0.1"), &["x, 10.0.0.3"]), ClientAddr::unknown());
+        assert_eq!(
+            lb.client(ip("10.0.0.1"), &["10.0.0.3"]).as_str(),
+            "10.0.0.3"
+        );
+        assert_eq!(
+            lb.client(ip("10.0.0.1"), &["x, 10.0.0.3"]),
+            ClientAddr::unknown()
+        );
         assert_eq!(lb.client(None, &chain), ClientAddr::unknown());
     }
 

@@ -352,7 +352,10 @@ mod tests {
         assert!(settings.trusted_proxies.contains([10, 1, 2, 3].into()));
         assert!(!settings.trusted_proxies.contains([192, 0, 2, 1].into()));
         let err = with(&[("trusted_proxies", "10.0.0.0/33")]).expect_err("must fail");
-        assert!(err.to_string().starts_with("SAASKIT_TRUSTED_PROXIES"), "{err}");
+        assert!(
+            err.to_string().starts_with("SAASKIT_TRUSTED_PROXIES"),
+            "{err}"
+        );
         figment::Jail::expect_with(|jail| {
             jail.set_env("SAASKIT_TRUST_FORWARDED_FOR", "true");
             let err = Settings::load().expect_err("must fail");

@@ -34,7 +34,8 @@ impl ContextExt for Context<'_> {
     }
 
     fn client_addr(&self) -> &ClientAddr {
-        static UNKNOWN: std::sync::LazyLock<ClientAddr> = std::sync::LazyLock::new(ClientAddr::unknown);
+        static UNKNOWN: std::sync::LazyLock<ClientAddr> =
+            std::sync::LazyLock::new(ClientAddr::unknown);
         self.data_opt::<ClientAddr>().unwrap_or(&UNKNOWN)
     }
 }

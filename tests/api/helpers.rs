@@ -39,7 +39,8 @@ pub async fn spawn_app_with_clock(clock: SharedClock) -> TestApp {
     spawn_app_on(clock, |figment| figment).await
 }
 
-async fn spawn_app_on(
+/// As [`spawn_app_with`], on a clock the test moves.
+pub async fn spawn_app_on(
     clock: SharedClock,
     customize: impl FnOnce(figment::Figment) -> figment::Figment,
 ) -> TestApp {

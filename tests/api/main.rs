@@ -10,6 +10,7 @@ mod health;
 mod migrations;
 mod plans;
 mod schema;
+mod security_throttle;
 mod staff;
 mod tokens;
 mod usage;

@@ -24,7 +24,10 @@ pub struct Attempt {
 
 /// Records an attempt to log in to `email` from `addr`, then decides from the counts that
 /// include it (see the module's rules). Of any number of concurrent attempts for one e-mail
-/// from one address, at most [`PER_ADDRESS`] (less those already in the window) get through.
+/// from one address, at most [`PER_ADDRESS`] (less those already in the window) get through:
+/// each one's count includes every attempt recorded before its own. Attempts still in flight
+/// count too, so a flood may let fewer through; no lock is held, so a flood on one e-mail
+/// cannot tie up the database's connections.
 ///
 /// # Errors
 /// `RATE_LIMITED` with `retryAfter`; the refused attempt is not kept.

@@ -26,11 +26,16 @@ impl GovernorClock for AppClock {
     type Instant = Duration;
 
     fn now(&self) -> Duration {
-        self.0.now().signed_duration_since(chrono::DateTime::UNIX_EPOCH).to_std().unwrap_or_default()
+        self.0
+            .now()
+            .signed_duration_since(chrono::DateTime::UNIX_EPOCH)
+            .to_std()
+            .unwrap_or_default()
     }
 }
 
-type Keyed = RateLimiter<ClientAddr, DefaultKeyedStateStore<ClientAddr>, AppClock, NoOpMiddleware<Duration>>;
+type Keyed =
+    RateLimiter<ClientAddr, DefaultKeyedStateStore<ClientAddr>, AppClock, NoOpMiddleware<Duration>>;
 
 /// Up to `per_minute` attempts per client address at once, then one more every
 /// `60 s / per_minute` (a token bucket).
