@@ -11,6 +11,7 @@ mod migrations;
 mod plans;
 mod schema;
 mod security_throttle;
+mod security_usage;
 mod staff;
 mod tokens;
 mod usage;
