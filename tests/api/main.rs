@@ -10,6 +10,7 @@ mod health;
 mod migrations;
 mod plans;
 mod schema;
+mod security_staff;
 mod security_throttle;
 mod security_usage;
 mod staff;
