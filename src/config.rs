@@ -3,6 +3,7 @@
 //! Every setting has the default documented in the README, so `cargo run` needs none; a value
 //! that cannot be parsed is reported with the name of its variable.
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::client_addr::TrustedProxies;
 
 /// Where saaskit runs: production closes GraphiQL and introspection to everyone but staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,10 +70,18 @@ pub struct Settings {
     /// `SAASKIT_HTTP_WORKERS`: HTTP worker threads; unset means one per core.
     #[serde(default, deserialize_with = "optional_number")]
     pub http_workers: Option<usize>,
-    /// `SAASKIT_TRUST_FORWARDED_FOR`: take the client's address from `X-Forwarded-For` (only
-    /// behind a proxy that sets it; otherwise clients could pick their own address).
-    #[serde(deserialize_with = "flag")]
-    pub trust_forwarded_for: bool,
+    /// `SAASKIT_TRUSTED_PROXIES`: comma-separated IPs and CIDR networks of the proxies whose
+    /// `X-Forwarded-For` is believed; empty (the default) means the TCP peer is the client.
+    #[serde(deserialize_with = "trusted_proxies")]
+    pub trusted_proxies: TrustedProxies,
+    /// The former `SAASKIT_TRUST_FORWARDED_FOR`, refused so that an old deployment does not
+    /// silently count every client as its proxy.
+    #[serde(default)]
+    trust_forwarded_for: Option<Value>,
+    /// `SAASKIT_AUTH_ATTEMPTS_PER_MINUTE`: `login` and `signup` attempts one client address
+    /// may make per minute on one node, whatever the e-mail.
+    #[serde(deserialize_with = "number")]
+    pub auth_attempts_per_minute: NonZeroU32,
     /// `SAASKIT_DB_MAX_CONNECTIONS`: size of the database pool; unset means 10 on PostgreSQL
     /// and 4 on SQLite (one writer at a time: more connections only wait longer for the lock).
     #[serde(default, deserialize_with = "optional_number")]
@@ -91,7 +102,8 @@ struct Defaults {
     env: Environment,
     log_format: LogFormat,
     log: &'static str,
-    trust_forwarded_for: bool,
+    trusted_proxies: &'static str,
+    auth_attempts_per_minute: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -106,7 +118,8 @@ const DEFAULTS: Defaults = Defaults {
     env: Environment::Development,
     log_format: LogFormat::Compact,
     log: "info,sqlx=warn,sea_orm=warn",
-    trust_forwarded_for: false,
+    trusted_proxies: "",
+    auth_attempts_per_minute: 20,
 };
 
 /// How long a login session may be set to live: past a year, dates overflow long before a
@@ -203,6 +216,12 @@ impl Settings {
                 "set it together with SAASKIT_BOOTSTRAP_STAFF_PASSWORD, or neither",
             ));
         }
+        if self.trust_forwarded_for.is_some() {
+            return Err(invalid(
+                "SAASKIT_TRUST_FORWARDED_FOR",
+                "replaced by SAASKIT_TRUSTED_PROXIES: list the proxies' addresses instead",
+            ));
+        }
         if self.http_workers == Some(0) {
             return Err(invalid("SAASKIT_HTTP_WORKERS", "must be at least 1"));
         }
@@ -282,24 +301,9 @@ where
         .map_err(|err| serde::de::Error::custom(format!("{text:?} is not a number: {err}")))
 }
 
-/// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`.
-fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Bool(bool),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Bool(value) => Ok(value),
-        Raw::Text(text) => match text.trim().to_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(serde::de::Error::custom(format!(
-                "{text:?} is not true or false"
-            ))),
-        },
-    }
+fn trusted_proxies<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TrustedProxies, D::Error> {
+    let list = String::deserialize(deserializer)?;
+    TrustedProxies::parse(&list).map_err(serde::de::Error::custom)
 }
 
 fn optional_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
@@ -359,6 +363,24 @@ mod tests {
     fn an_unsupported_database_is_refused() {
         let err = with(&[("database_url", "mysql://localhost/x")]).expect_err("must fail");
         assert!(err.to_string().starts_with("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_and_the_old_flag_is_refused() {
+        let settings = with(&[("trusted_proxies", "10.0.0.0/8, 127.0.0.1")]).expect("parses");
+        assert!(settings.trusted_proxies.contains([10, 1, 2, 3].into()));
+        assert!(!settings.trusted_proxies.contains([192, 0, 2, 1].into()));
+        let err = with(&[("trusted_proxies", "10.0.0.0/33")]).expect_err("must fail");
+        assert!(
+            err.to_string().starts_with("SAASKIT_TRUSTED_PROXIES"),
+            "{err}"
+        );
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SAASKIT_TRUST_FORWARDED_FOR", "true");
+            let err = Settings::load().expect_err("must fail");
+            assert!(err.to_string().contains("SAASKIT_TRUSTED_PROXIES"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -103,17 +103,10 @@ fn authorization(http: &HttpRequest) -> Option<&str> {
         .map(|value| value.to_str().unwrap_or(""))
 }
 
-/// The client's address: the TCP peer, or the first `X-Forwarded-For`/`Forwarded` hop when
-/// saaskit is told it runs behind a proxy that sets them.
+/// The client's address (see [`crate::client_addr`]): `X-Forwarded-For` counts only when the
+/// TCP peer is one of `SAASKIT_TRUSTED_PROXIES`.
 fn client_addr(state: &AppState, http: &HttpRequest) -> ClientAddr {
-    let addr = if state.settings.trust_forwarded_for {
-        http.connection_info()
-            .realip_remote_addr()
-            .map(str::to_owned)
-    } else {
-        http.peer_addr().map(|addr| addr.ip().to_string())
-    };
-    ClientAddr(addr.unwrap_or_else(|| "unknown".to_owned()))
+    crate::client_addr::of_request(&state.settings.trusted_proxies, http)
 }
 
 /// A whole request refused before execution (a token whose own checks forbid it).

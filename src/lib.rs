@@ -3,13 +3,14 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
-pub mod jobs;
 mod http;
+pub mod jobs;
 pub mod services;
 pub mod startup;
 pub mod state;

@@ -50,13 +50,18 @@ impl Application {
         let worker_pool = pools.share(workers);
         // The dummy hash that keeps unknown e-mails as slow as wrong passwords.
         tokio::task::spawn_blocking(auth::password::warm_up);
+        let auth_rate = Arc::new(services::throttle::AddressRate::per_minute(
+            settings.auth_attempts_per_minute,
+            clock.clone(),
+        ));
         let state = AppState {
             db: pools.open_lazy(),
-            clock,
             settings: Arc::new(settings),
             root_key: Arc::new(root_key),
             tokens: Arc::default(),
             jobs: Jobs::default(),
+            auth_rate,
+            clock,
         };
 
         let shared = state.clone();

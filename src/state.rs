@@ -9,6 +9,7 @@ use crate::auth::cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::jobs::Jobs;
+use crate::services::throttle::AddressRate;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +21,8 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Hands work to the job worker.
     pub jobs: Jobs,
+    /// This node's rate of `login` and `signup` attempts per client address.
+    pub auth_rate: Arc<AddressRate>,
 }
 
 impl AppState {

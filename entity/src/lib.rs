@@ -5,6 +5,7 @@ pub mod audit_events;
 pub mod businesses;
 pub mod enums;
 pub mod login_attempts;
+pub mod login_known_addresses;
 pub mod mail_outbox;
 pub mod password_resets;
 pub mod plan_limits;

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// A failed login, kept for the throttling window.
+/// A login attempt, recorded before its password is checked and kept for the throttling
+/// window unless it succeeded or was refused.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "login_attempts")]
 pub struct Model {

@@ -13,6 +13,9 @@ pub struct Model {
     pub quantity: i64,
     pub accepted: bool,
     pub used_after: i64,
+    /// The plan's limit when the event counted (`None`: unlimited, or recorded before it was
+    /// kept), returned again when the key is replayed.
+    pub limit_after: Option<i64>,
     pub created_at: DateTimeUtc,
 }
 

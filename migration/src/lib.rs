@@ -11,6 +11,8 @@ mod m20261126_000002_accounts;
 mod m20261126_000003_billing;
 mod m20261126_000004_security;
 mod m20261127_000010_mail_outbox;
+mod m20261201_000001_login_known_addresses;
+mod m20261201_000002_usage_event_limit;
 
 pub struct Migrator;
 
@@ -23,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_billing::Migration),
             Box::new(m20261126_000004_security::Migration),
             Box::new(m20261127_000010_mail_outbox::Migration),
+            Box::new(m20261201_000001_login_known_addresses::Migration),
+            Box::new(m20261201_000002_usage_event_limit::Migration),
         ]
     }
 }

@@ -7,8 +7,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// The client's address, as the HTTP layer saw it (for login throttling).
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
+pub use crate::client_addr::ClientAddr;
 
 /// Whether the caller's token allows the root field `business`, decided once per request: the
 /// objects `me` reaches ([`crate::auth::Access::AroundCaller`]) are read only when it does.
@@ -20,7 +19,7 @@ pub(crate) trait ContextExt {
     fn caller(&self) -> &Caller;
     /// The authenticated caller, or `UNAUTHENTICATED`.
     fn principal(&self) -> Result<&Principal, AppError>;
-    fn client_addr(&self) -> &str;
+    fn client_addr(&self) -> &ClientAddr;
 }
 
 static ANONYMOUS: Caller = Caller::Anonymous;
@@ -39,8 +38,9 @@ impl ContextExt for Context<'_> {
         self.caller().principal()
     }
 
-    fn client_addr(&self) -> &str {
-        self.data_opt::<ClientAddr>()
-            .map_or("unknown", |addr| addr.0.as_str())
+    fn client_addr(&self) -> &ClientAddr {
+        static UNKNOWN: std::sync::LazyLock<ClientAddr> =
+            std::sync::LazyLock::new(ClientAddr::unknown);
+        self.data_opt::<ClientAddr>().unwrap_or(&UNKNOWN)
     }
 }

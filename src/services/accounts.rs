@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::sessions::{self, Issued, NewSession};
 use super::{api_keys, audit, billing, throttle, validate};
 use crate::auth::{Principal, password};
+use crate::client_addr::ClientAddr;
 use crate::error::{AppError, is_unique_violation};
 
 /// `signup`'s input.
@@ -22,21 +23,25 @@ pub struct Signup {
     pub password: SecretString,
     pub name: String,
     pub business_name: String,
+    pub client_addr: ClientAddr,
 }
 
 /// Creates, in one transaction, the business, its owner, its SDK bot with its API key and an
 /// active subscription on the default plan; returns the owner's session.
 ///
 /// # Errors
-/// `BAD_USER_INPUT` naming the field; `CONFLICT` on `email` when the address is taken.
+/// `RATE_LIMITED` past the client address's rate (see [`throttle`]); `BAD_USER_INPUT` naming
+/// the field; `CONFLICT` on `email` when the address is taken.
 #[tracing::instrument(skip_all)]
 pub async fn signup(
     db: &DatabaseConnection,
     root: &KeyPair,
     session_ttl: TimeDelta,
     now: DateTime<Utc>,
+    rate: &throttle::AddressRate,
     input: Signup,
 ) -> Result<Issued, AppError> {
+    rate.check(&input.client_addr)?;
     let email = validate::email(&input.email, "email")?;
     let name = validate::name(&input.name, "name")?;
     let business_name = validate::name(&input.business_name, "businessName")?;
@@ -159,33 +164,35 @@ pub struct Login {
     pub email: String,
     pub password: SecretString,
     pub business_id: Option<Uuid>,
-    pub client_addr: String,
+    pub client_addr: ClientAddr,
 }
 
 /// Checks the password and opens a session in `business_id`, or by default in the business the
 /// user joined most recently. Unknown e-mails and wrong passwords get the same answer in about
-/// the same time.
+/// the same time. The attempt is throttled before the password is checked (see [`throttle`]).
 ///
 /// # Errors
-/// `UNAUTHENTICATED` for wrong credentials, `RATE_LIMITED` after repeated failures,
-/// `NOT_FOUND` for a business the user is not an active member of.
+/// `UNAUTHENTICATED` for wrong credentials, `RATE_LIMITED` (with `retryAfter`) after repeated
+/// attempts, `NOT_FOUND` for a business the user is not an active member of.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     db: &DatabaseConnection,
     root: &KeyPair,
     session_ttl: TimeDelta,
     now: DateTime<Utc>,
+    rate: &throttle::AddressRate,
     input: Login,
 ) -> Result<Issued, AppError> {
+    rate.check(&input.client_addr)?;
     let email = validate::normalize_email(&input.email);
-    throttle::check(db, &email, &input.client_addr, now).await?;
+    let attempt = throttle::begin(db, &email, &input.client_addr, now).await?;
     let user = find_by_email(db, &email).await?.filter(|user| !user.is_bot);
     let hash = user.as_ref().and_then(|user| user.password_hash.clone());
     let matches = password::verify(input.password, hash).await?;
     let user = match user {
         Some(user) if matches && user.is_active => user,
         _ => {
-            throttle::record_failure(db, &email, &input.client_addr, now).await?;
+            attempt.failed(db, now).await?;
             return Err(AppError::InvalidCredentials);
         }
     };
@@ -193,6 +200,7 @@ pub async fn login(
     let session = NewSession::login(&user, membership, sessions::expiry(now, session_ttl)?);
     let txn = crate::db::begin_write(db).await?;
     let issued = sessions::open(&txn, root, session, now).await?;
+    attempt.succeeded(&txn, now).await?;
     users::Entity::update_many()
         .col_expr(users::Column::LastLoginAt, Expr::value(now))
         .filter(users::Column::Id.eq(user.id))

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Months, TimeDelta, Utc};
 use entity::{PeriodUnit, SubscriptionStatus, plans, subscriptions};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::audit;
@@ -93,32 +96,34 @@ pub async fn subscription_of<C: ConnectionTrait>(
 
 /// Staff puts `business_id` on `plan_id` at once (e.g. `unlimited` for a beta user), keeping
 /// the current period; the subscription becomes active and any scheduled change is dropped.
+/// The change and its audit entry are one transaction.
 ///
 /// # Errors
 /// `NOT_FOUND` for an unknown business or plan; `BAD_USER_INPUT` for an archived plan.
-pub async fn grant_plan<C: ConnectionTrait>(
+pub async fn grant_plan<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     actor: Uuid,
     business_id: Uuid,
     plan_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<subscriptions::Model, AppError> {
+    let txn = crate::db::begin_write(db).await?;
     let plan = plans::Entity::find_by_id(plan_id)
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or(AppError::NotFound { what: "plan" })?;
     if plan.archived_at.is_some() {
         return Err(AppError::bad_input("planId", "the plan is archived"));
     }
-    let subscription = subscription_of(db, business_id).await?;
+    let subscription = subscription_of(&txn, business_id).await?;
     let mut active: subscriptions::ActiveModel = subscription.into();
     active.plan_id = Set(plan.id);
     active.status = Set(SubscriptionStatus::Active);
     active.scheduled_plan_id = Set(None);
     active.updated_at = Set(now);
-    let updated = subscriptions::Entity::update(active).exec(db).await?;
+    let updated = subscriptions::Entity::update(active).exec(&txn).await?;
     audit::record(
-        db,
+        &txn,
         audit::Entry {
             business_id: Some(business_id),
             actor_user_id: Some(actor),
@@ -129,17 +134,19 @@ pub async fn grant_plan<C: ConnectionTrait>(
         now,
     )
     .await?;
+    txn.commit().await?;
     Ok(updated)
 }
 
 /// Most credit periods one grant may add.
 pub const MAX_CREDIT_GRANT: i32 = 120;
 
-/// Staff gives `business_id` `periods` free renewals of a paid plan.
+/// Staff gives `business_id` `periods` free renewals of a paid plan; the grant and its audit
+/// entry are one transaction.
 ///
 /// # Errors
 /// `BAD_USER_INPUT` unless 1 ≤ `periods` ≤ 120; `NOT_FOUND` for an unknown business.
-pub async fn grant_credit_periods<C: ConnectionTrait>(
+pub async fn grant_credit_periods<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     actor: Uuid,
     business_id: Uuid,
@@ -152,6 +159,7 @@ pub async fn grant_credit_periods<C: ConnectionTrait>(
             format!("must be between 1 and {MAX_CREDIT_GRANT}"),
         ));
     }
+    let txn = crate::db::begin_write(db).await?;
     let result = subscriptions::Entity::update_many()
         .col_expr(
             subscriptions::Column::CreditPeriods,
@@ -159,13 +167,13 @@ pub async fn grant_credit_periods<C: ConnectionTrait>(
         )
         .col_expr(subscriptions::Column::UpdatedAt, Expr::value(now))
         .filter(subscriptions::Column::BusinessId.eq(business_id))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if result.rows_affected == 0 {
         return Err(AppError::NotFound { what: "business" });
     }
     audit::record(
-        db,
+        &txn,
         audit::Entry {
             business_id: Some(business_id),
             actor_user_id: Some(actor),
@@ -176,7 +184,9 @@ pub async fn grant_credit_periods<C: ConnectionTrait>(
         now,
     )
     .await?;
-    subscription_of(db, business_id).await
+    let granted = subscription_of(&txn, business_id).await?;
+    txn.commit().await?;
+    Ok(granted)
 }
 
 #[cfg(test)]

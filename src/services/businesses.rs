@@ -5,7 +5,7 @@ use entity::{MemberStatus, Role, businesses, team_members, users};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -21,28 +21,30 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<businesses::Mod
         .ok_or(AppError::NotFound { what: "business" })
 }
 
-/// Renames the business; a `None` name changes nothing.
+/// Renames the business; a `None` name changes nothing. The change and its audit entry are
+/// one transaction.
 ///
 /// # Errors
-/// `BAD_USER_INPUT` on `name`.
-pub async fn update<C: ConnectionTrait>(
+/// `BAD_USER_INPUT` on `name`; `NOT_FOUND` when there is no such business.
+pub async fn update<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     actor: Uuid,
     id: Uuid,
     name: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<businesses::Model, AppError> {
-    let business = get(db, id).await?;
     let Some(name) = name else {
-        return Ok(business);
+        return get(db, id).await;
     };
     let name = validate::name(name, "name")?;
+    let txn = crate::db::begin_write(db).await?;
+    let business = get(&txn, id).await?;
     let mut active: businesses::ActiveModel = business.into();
     active.name = Set(name.clone());
     active.updated_at = Set(now);
-    let updated = businesses::Entity::update(active).exec(db).await?;
+    let updated = businesses::Entity::update(active).exec(&txn).await?;
     audit::record(
-        db,
+        &txn,
         audit::Entry {
             business_id: Some(id),
             actor_user_id: Some(actor),
@@ -53,6 +55,7 @@ pub async fn update<C: ConnectionTrait>(
         now,
     )
     .await?;
+    txn.commit().await?;
     Ok(updated)
 }
 

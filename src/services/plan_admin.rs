@@ -216,7 +216,8 @@ async fn find(db: &impl sea_orm::ConnectionTrait, id: Uuid) -> Result<plans::Mod
 }
 
 /// # Errors
-/// `NOT_FOUND`; `BAD_USER_INPUT` naming the field, e.g. un-defaulting the default plan.
+/// `NOT_FOUND`; `BAD_USER_INPUT` naming the field, e.g. un-defaulting the default plan;
+/// `CONFLICT` on `isDefault` when another plan is made the default at the same time.
 pub async fn update(
     db: &DatabaseConnection,
     actor: Uuid,
@@ -263,7 +264,21 @@ pub async fn update(
         write_limits(&txn, id, check_limits(limits)?).await?;
     }
     active.updated_at = Set(now);
-    let updated = plans::Entity::update(active).exec(&txn).await?;
+    // Only the one-default index can refuse this write: another plan was made the default
+    // concurrently, after this transaction cleared the flag.
+    let updated = plans::Entity::update(active)
+        .exec(&txn)
+        .await
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                AppError::conflict(
+                    "isDefault",
+                    "another plan was made the default at the same time; try again",
+                )
+            } else {
+                err.into()
+            }
+        })?;
     audit_plan(&txn, actor, "plan.updated", &updated, now).await?;
     txn.commit().await?;
     Ok(updated)

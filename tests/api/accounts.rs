@@ -331,6 +331,7 @@ async fn failed_logins_are_throttled_per_address_without_locking_the_owner_out()
         &app.state.root_key,
         app.state.session_ttl(),
         chrono::Utc::now(),
+        &app.state.auth_rate,
         saaskit::services::accounts::Login {
             email: account.email.clone(),
             password: PASSWORD.into(),

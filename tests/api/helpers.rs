@@ -56,7 +56,7 @@ pub async fn spawn_app_with_clock_and(
     spawn_app_on(clock, customize).await
 }
 
-async fn spawn_app_on(
+pub async fn spawn_app_on(
     clock: SharedClock,
     customize: impl FnOnce(figment::Figment) -> figment::Figment,
 ) -> TestApp {
@@ -77,6 +77,8 @@ fn node_settings(database_url: &str, root_key: &str, dir: &TempDir) -> figment::
         .merge(("mail_dir", dir.path().join("mail-outbox")))
         .merge(("http_workers", 1))
         .merge(("db_max_connections", 5))
+        // Every test client is 127.0.0.1; tests of the per-address rate set their own.
+        .merge(("auth_attempts_per_minute", 10_000))
 }
 
 async fn start(

@@ -1,5 +1,6 @@
 use entity::plans;
-use sea_orm::{EntityTrait, PaginatorTrait};
+use futures::future::join_all;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
 use crate::helpers::{data, spawn_app};
@@ -67,21 +68,37 @@ async fn the_unlimited_plan_is_seeded_hidden_and_without_limits() {
     assert!(limits.iter().all(|l| l.max.is_none()), "and unlimited");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seeding_again_or_concurrently_never_duplicates_plans() {
     let app = spawn_app().await;
     let now = chrono::Utc::now();
-    let (a, b) = tokio::join!(
-        saaskit::services::plans::seed_defaults(&app.state.db, now),
-        saaskit::services::plans::seed_defaults(&app.state.db, now),
-    );
-    assert!(
-        !a.expect("seeds") && !b.expect("seeds"),
-        "plans already exist"
-    );
+    let again = saaskit::services::plans::seed_defaults(&app.state.db, now).await;
+    assert!(!again.expect("seeds"), "plans already exist");
+
+    // An empty catalogue, as on a first start, and several processes seeding it at once.
+    plans::Entity::delete_many()
+        .exec(&app.state.db)
+        .await
+        .expect("the plans are gone");
+    let seeders = (0..6).map(|_| {
+        let db = app.state.db.clone();
+        tokio::spawn(async move { saaskit::services::plans::seed_defaults(&db, now).await })
+    });
+    let seeded: Vec<bool> = join_all(seeders)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("joins").expect("seeds"))
+        .collect();
+    assert_eq!(seeded.iter().filter(|s| **s).count(), 1, "{seeded:?}");
     let count = plans::Entity::find()
         .count(&app.state.db)
         .await
         .expect("count");
     assert_eq!(count, 3);
+    let defaults = plans::Entity::find()
+        .filter(plans::Column::IsDefault.eq(true))
+        .count(&app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(defaults, 1);
 }

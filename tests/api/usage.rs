@@ -168,14 +168,16 @@ async fn a_call_that_would_pass_the_limit_counts_nothing() {
     assert_eq!(error_code(&over), "QUOTA_EXCEEDED");
     assert_eq!(over["errors"][0]["extensions"]["used"], 95);
     assert_eq!(used(&app, &account, "recordings").await, 95);
-    let fits = record(
-        &app,
-        &account.api_key,
-        json!({ "metric": "recordings", "quantity": 5 }),
-    )
-    .await;
-    assert_eq!(data(&fits)["recordUsage"]["used"], 100);
-    assert_eq!(data(&fits)["recordUsage"]["remaining"], 0);
+    // A refused call's key may be retried: the refusal did not take it.
+    let fits = json!({ "metric": "recordings", "quantity": 5, "idempotencyKey": "k" });
+    let retried = record(&app, &account.api_key, fits.clone()).await;
+    assert_eq!(
+        data(&retried)["recordUsage"],
+        json!({ "metric": "recordings", "used": 100, "limit": 100, "remaining": 0, "duplicate": false })
+    );
+    let again = record(&app, &account.api_key, fits).await;
+    assert_eq!(data(&again)["recordUsage"]["duplicate"], true);
+    assert_eq!(used(&app, &account, "recordings").await, 100);
 }
 
 #[tokio::test]

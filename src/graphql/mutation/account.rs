@@ -42,11 +42,13 @@ impl AccountMutation {
             &state.root_key,
             state.session_ttl(),
             state.clock.now(),
+            &state.auth_rate,
             Signup {
                 email: input.email,
                 password: SecretString::from(input.password),
                 name: input.name,
                 business_name: input.business_name,
+                client_addr: ctx.client_addr().clone(),
             },
         )
         .await?;
@@ -64,11 +66,12 @@ impl AccountMutation {
             &state.root_key,
             state.session_ttl(),
             state.clock.now(),
+            &state.auth_rate,
             Login {
                 email: input.email,
                 password: SecretString::from(input.password),
                 business_id,
-                client_addr: ctx.client_addr().to_owned(),
+                client_addr: ctx.client_addr().clone(),
             },
         )
         .await?;

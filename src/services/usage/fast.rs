@@ -6,8 +6,10 @@ use uuid::Uuid;
 
 use crate::error::{AppError, is_unique_violation};
 
-/// The common case as one conditional write: the counter exists, the subscription is active,
-/// the plan has the metric ($2), and `used + $1` stays within `0..=max`. Returns `used, max`.
+/// The common case as one conditional write — [`super::rule::judge`] as SQL: the counter
+/// exists, the subscription is active, the plan has the metric ($2), a resetting metric does
+/// not shrink, `used + $1` stays at or above 0, and an increase stays within `max`.
+/// Returns `used, max`.
 macro_rules! counted_update {
     () => {
         "UPDATE usage_counters SET used = used + $1 \
@@ -17,8 +19,8 @@ macro_rules! counted_update {
            AND used + $1 >= 0 \
            AND EXISTS (SELECT 1 FROM plan_limits l JOIN subscriptions s ON l.plan_id = s.plan_id \
                        WHERE s.business_id = $3 AND l.metric = $2 \
-                         AND (l.max IS NULL OR usage_counters.used + $1 <= l.max) \
-                         AND ($1 > 0 OR NOT l.resets_each_period)) \
+                         AND ($1 >= 0 OR NOT l.resets_each_period) \
+                         AND ($1 <= 0 OR l.max IS NULL OR usage_counters.used + $1 <= l.max)) \
          RETURNING used, \
            (SELECT l.max FROM plan_limits l JOIN subscriptions s ON l.plan_id = s.plan_id \
             WHERE s.business_id = $3 AND l.metric = $2) AS max"
@@ -33,8 +35,9 @@ const COUNTED_AND_RECORDED: &str = concat!(
     counted_update!(),
     "), recorded AS (\
        INSERT INTO usage_events \
-         (id, business_id, idempotency_key, metric, quantity, accepted, used_after, created_at) \
-       SELECT $4, $3, $5, $2, $1, TRUE, used, $6 FROM counted) \
+         (id, business_id, idempotency_key, metric, quantity, accepted, used_after, limit_after, \
+          created_at) \
+       SELECT $4, $3, $5, $2, $1, TRUE, used, max, $6 FROM counted) \
      SELECT used, max FROM counted"
 );
 

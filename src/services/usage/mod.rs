@@ -1,11 +1,12 @@
 //! Usage metering: `recordUsage`'s exactly-once, limit-enforcing counter, and the dashboard's
 //! view of it.
 //!
-//! A call adds `quantity` to the metric's counter only when the result stays within the plan's
-//! limit — one conditional `UPDATE … WHERE used + q <= max`, so concurrent calls never
-//! overshoot. With an idempotency key the event is recorded under `(business, key)` in the same
-//! transaction; a second call with that key counts nothing and returns the first call's answer.
-//! Refused calls count nothing and record nothing, so a key may be retried after a refusal.
+//! A call adds `quantity` to the metric's counter only when [`rule::judge`] allows it: an
+//! increase stays within the plan's limit, a decrement stays at or above zero — one
+//! conditional `UPDATE`, so concurrent calls never overshoot. With an idempotency key the event
+//! is recorded under `(business, key)` in the same transaction; a second call with that key
+//! counts nothing and returns the first call's answer, whatever has changed since. Refused
+//! calls count nothing and record nothing, so a key may be retried after a refusal.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -15,11 +16,12 @@ use crate::error::AppError;
 
 mod dashboard;
 mod fast;
+pub mod rule;
 mod slow;
 
 pub use dashboard::{Usage, of_business, seats};
 use fast::{OneStatement, add_fast, count_and_record_at_once};
-use slow::{Added, add_slow, earlier, metered, replay};
+use slow::{Added, Earlier, add_slow, earlier, replay};
 
 /// Metrics counted from other data, not recorded.
 const BUILT_IN: &[&str] = &["members"];
@@ -58,6 +60,17 @@ fn check_key(key: Option<String>) -> Result<Option<String>, AppError> {
         ));
     }
     Ok(Some(key))
+}
+
+/// The recorded first call with `key`, which a unique-key violation has just shown to exist.
+async fn first_answer<C: ConnectionTrait>(
+    db: &C,
+    business_id: Uuid,
+    key: &str,
+) -> Result<Earlier, AppError> {
+    earlier(db, business_id, key)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("idempotency key vanished")))
 }
 
 /// Records `input` for `business_id`.
@@ -111,12 +124,7 @@ pub async fn record(
                 });
             }
             OneStatement::Seen => {
-                let first = earlier(db, business_id, key).await?.ok_or_else(|| {
-                    AppError::Internal(anyhow::anyhow!("idempotency key vanished"))
-                })?;
-                let recorded = replay(first, &metric, quantity, None)?;
-                let limit = metered(db, business_id, &metric).await?.max;
-                return Ok(Recorded { limit, ..recorded });
+                return replay(first_answer(db, business_id, key).await?, &metric, quantity);
             }
             OneStatement::Missed => {}
         }
@@ -124,27 +132,28 @@ pub async fn record(
     let txn = crate::db::begin_write(db).await?;
     let (used, limit) = match add_fast(&txn, business_id, &metric, quantity).await? {
         Some(added) => added,
-        None => match add_slow(&txn, business_id, &metric, quantity).await? {
-            Added::Counted { used, limit } => (used, limit),
-            Added::Refused { error, limit } => {
-                // A retry of a call that has already counted is not a refusal.
-                if let Some(key) = &key
-                    && let Some(first) = earlier(&txn, business_id, key).await?
-                {
-                    return replay(first, &metric, quantity, limit);
-                }
-                return Err(error);
+        None => {
+            // A replay is answered as the first call was, before any refusal is diagnosed:
+            // the plan or the subscription may have changed since.
+            if let Some(key) = &key
+                && let Some(first) = earlier(&txn, business_id, key).await?
+            {
+                return replay(first, &metric, quantity);
             }
-        },
+            match add_slow(&txn, business_id, &metric, quantity).await? {
+                Added::Counted { used, limit } => (used, limit),
+                Added::Refused(error) => return Err(error),
+            }
+        }
     };
     let backend = txn.get_database_backend();
     if let Some(key) = &key {
         let inserted = txn
             .execute_raw(Statement::from_sql_and_values(
                 backend,
-                "INSERT INTO usage_events \
-                 (id, business_id, idempotency_key, metric, quantity, accepted, used_after, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7) \
+                "INSERT INTO usage_events (id, business_id, idempotency_key, metric, quantity, \
+                   accepted, used_after, limit_after, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7, $8) \
                  ON CONFLICT (business_id, idempotency_key) DO NOTHING",
                 [
                     Uuid::now_v7().into(),
@@ -153,6 +162,7 @@ pub async fn record(
                     metric.clone().into(),
                     quantity.into(),
                     used.into(),
+                    limit.into(),
                     now.into(),
                 ],
             ))
@@ -160,10 +170,7 @@ pub async fn record(
         if inserted.rows_affected() == 0 {
             // Someone recorded this key first: undo our count and answer as they were answered.
             txn.rollback().await?;
-            let first = earlier(db, business_id, key)
-                .await?
-                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("idempotency key vanished")))?;
-            return replay(first, &metric, quantity, limit);
+            return replay(first_answer(db, business_id, key).await?, &metric, quantity);
         }
     }
     txn.commit().await?;

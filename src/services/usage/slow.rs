@@ -6,6 +6,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
 use super::Recorded;
+use super::fast::add_fast;
+use super::rule::{self, Standing};
 use crate::error::AppError;
 
 /// The subscription and the limit of one metric, read in one query.
@@ -19,68 +21,55 @@ pub(super) struct Metered {
 
 pub(super) enum Added {
     Counted { used: i64, limit: Option<i64> },
-    Refused { error: AppError, limit: Option<i64> },
+    Refused(AppError),
 }
 
-/// Why the fast path refused, step by step; creates the counter on a metric's first use.
+/// How many times a refusal that the rule does not explain (the counter, plan or subscription
+/// changed between the write and the look) is tried again.
+const ATTEMPTS: usize = 3;
+
+/// After the fast statement missed: creates the counter on a metric's first use, runs the
+/// very same statement again, and when it still refuses, asks [`rule::judge`] why.
+///
+/// # Errors
+/// `SUBSCRIPTION_INACTIVE` without a subscription; `BAD_USER_INPUT` on `metric` when the plan
+/// does not have it; `CONFLICT` when the standing kept changing under the call.
 pub(super) async fn add_slow<C: ConnectionTrait>(
     txn: &C,
     business_id: Uuid,
     metric: &str,
     quantity: i64,
 ) -> Result<Added, AppError> {
-    let metered = metered(txn, business_id, metric).await?;
-    if metered.status != SubscriptionStatus::Active {
-        return Err(AppError::SubscriptionInactive);
-    }
-    if quantity < 0 && metered.resets_each_period {
-        return Err(AppError::bad_input(
-            "quantity",
-            format!("{metric} only grows within a period"),
-        ));
-    }
-    let mut added = add(txn, &metered, metric, quantity).await?;
-    if added.is_none() {
-        if !exists(txn, &metered, metric).await? {
+    for _ in 0..ATTEMPTS {
+        let metered = metered(txn, business_id, metric).await?;
+        if metered.status == SubscriptionStatus::Active {
             create_counter(txn, &metered, metric).await?;
         }
-        // Again: the counter may have been created (by us, or by a concurrent first use that
-        // committed in between) since the first attempt looked.
-        added = add(txn, &metered, metric, quantity).await?;
-    }
-    Ok(match added {
-        Some(used) => Added::Counted {
-            used,
-            limit: metered.max,
-        },
-        None => {
-            let used = current(txn, &metered, metric).await?;
-            Added::Refused {
-                error: refused(metric, &metered, quantity, used),
-                limit: metered.max,
-            }
+        if let Some((used, limit)) = add_fast(txn, business_id, metric, quantity).await? {
+            return Ok(Added::Counted { used, limit });
         }
+        let standing = Standing {
+            active: metered.status == SubscriptionStatus::Active,
+            max: metered.max,
+            resets_each_period: metered.resets_each_period,
+            used: current(txn, &metered, metric).await?,
+        };
+        if let Err(refusal) = rule::judge(standing, quantity) {
+            return Ok(Added::Refused(refusal.into_error(metric, standing)));
+        }
+    }
+    Err(AppError::Conflict {
+        field: None,
+        message: "the usage changed while this call was judged; try again".to_owned(),
     })
 }
 
-fn refused(metric: &str, metered: &Metered, quantity: i64, used: i64) -> AppError {
-    if quantity < 0 {
-        return AppError::bad_input("quantity", format!("{metric} cannot go below zero"));
-    }
-    AppError::QuotaExceeded {
-        metric: metric.to_owned(),
-        limit: metered.max.unwrap_or(i64::MAX),
-        used,
-    }
-}
-
-/// The answer to a call that repeats an earlier one.
-pub(super) fn replay(
-    first: Earlier,
-    metric: &str,
-    quantity: i64,
-    max: Option<i64>,
-) -> Result<Recorded, AppError> {
+/// The first answer, to a call that repeats an earlier one with its key: the same whatever
+/// has changed since (plan, limit, subscription).
+///
+/// # Errors
+/// `CONFLICT` on `idempotencyKey` when the key was used for another metric or quantity.
+pub(super) fn replay(first: Earlier, metric: &str, quantity: i64) -> Result<Recorded, AppError> {
     if first.metric != metric || first.quantity != quantity {
         return Err(AppError::conflict(
             "idempotencyKey",
@@ -90,7 +79,7 @@ pub(super) fn replay(
     Ok(Recorded {
         metric: first.metric,
         used: first.used_after,
-        limit: max,
+        limit: first.limit_after,
         duplicate: true,
     })
 }
@@ -99,6 +88,7 @@ pub(super) struct Earlier {
     metric: String,
     quantity: i64,
     used_after: i64,
+    limit_after: Option<i64>,
 }
 
 pub(super) async fn earlier<C: ConnectionTrait>(
@@ -109,7 +99,7 @@ pub(super) async fn earlier<C: ConnectionTrait>(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             db.get_database_backend(),
-            "SELECT metric, quantity, used_after FROM usage_events \
+            "SELECT metric, quantity, used_after, limit_after FROM usage_events \
              WHERE business_id = $1 AND idempotency_key = $2",
             [business_id.into(), key.to_owned().into()],
         ))
@@ -119,13 +109,14 @@ pub(super) async fn earlier<C: ConnectionTrait>(
             metric: row.try_get("", "metric")?,
             quantity: row.try_get("", "quantity")?,
             used_after: row.try_get("", "used_after")?,
+            limit_after: row.try_get("", "limit_after")?,
         })
     })
     .transpose()
     .map_err(|err: sea_orm::DbErr| err.into())
 }
 
-pub(super) async fn metered<C: ConnectionTrait>(
+async fn metered<C: ConnectionTrait>(
     db: &C,
     business_id: Uuid,
     metric: &str,
@@ -161,48 +152,6 @@ pub(super) async fn metered<C: ConnectionTrait>(
 fn status_from(text: &str) -> Result<SubscriptionStatus, AppError> {
     use sea_orm::ActiveEnum;
     SubscriptionStatus::try_from_value(&text.to_owned()).map_err(AppError::from)
-}
-
-/// The conditional write: adds `quantity` when the result stays in `0..=max`; `None` when the
-/// counter does not exist or the condition refused it.
-async fn add<C: ConnectionTrait>(
-    db: &C,
-    m: &Metered,
-    metric: &str,
-    quantity: i64,
-) -> Result<Option<i64>, AppError> {
-    let backend = db.get_database_backend();
-    let statement = match m.max {
-        Some(max) => Statement::from_sql_and_values(
-            backend,
-            "UPDATE usage_counters SET used = used + $1 \
-             WHERE subscription_id = $2 AND metric = $3 AND used + $1 >= 0 AND used + $1 <= $4 \
-             RETURNING used",
-            [
-                quantity.into(),
-                m.subscription_id.into(),
-                metric.to_owned().into(),
-                max.into(),
-            ],
-        ),
-        None => Statement::from_sql_and_values(
-            backend,
-            "UPDATE usage_counters SET used = used + $1 \
-             WHERE subscription_id = $2 AND metric = $3 AND used + $1 >= 0 \
-             RETURNING used",
-            [
-                quantity.into(),
-                m.subscription_id.into(),
-                metric.to_owned().into(),
-            ],
-        ),
-    };
-    let row = db.query_one_raw(statement).await?;
-    Ok(row.map(|row| row.try_get::<i64>("", "used")).transpose()?)
-}
-
-async fn exists<C: ConnectionTrait>(db: &C, m: &Metered, metric: &str) -> Result<bool, AppError> {
-    Ok(counter_row(db, m, metric).await?.is_some())
 }
 
 async fn current<C: ConnectionTrait>(db: &C, m: &Metered, metric: &str) -> Result<i64, AppError> {
