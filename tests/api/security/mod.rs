@@ -2,7 +2,10 @@
 
 mod attenuation;
 mod documents;
+mod plans;
 mod revocation;
 mod shapes;
 mod staff;
+mod throttle;
 mod time;
+mod usage;
