@@ -46,8 +46,8 @@ impl Guard for WholeToken {
 }
 
 /// The right over one particular business: the token's own business, or any business for a
-/// read right held by staff. How the object was reached ([`Access`]) may add rights — the
-/// business in a new session's `AuthPayload` is seen with that session's — or require more: a
+/// read right held by staff. How the object was reached ([`Access`]) may change the rights — the
+/// business in a new session's `AuthPayload` is seen with that session's only — or require more: a
 /// business reached through `me` is read only when the token's checks allow `business` too.
 pub struct OnBusiness(pub Uuid, pub Right, pub Access);
 
@@ -56,11 +56,14 @@ impl Guard for OnBusiness {
         let OnBusiness(business_id, right, access) = *self;
         let granted = match access {
             Access::Caller => None,
+            // The new session's rights alone: the caller's would let a token read, through
+            // someone else's login, what its holder's checks keep it from reading directly.
             Access::Session(grant) => {
-                if grant.may(business_id, right) {
-                    return Ok(());
-                }
-                None
+                return if grant.may(business_id, right) {
+                    Ok(())
+                } else {
+                    Err(AppError::Forbidden.into())
+                };
             }
             Access::AroundCaller(grant) => {
                 ctx.principal()?;

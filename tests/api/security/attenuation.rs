@@ -194,3 +194,27 @@ async fn a_narrowed_token_cannot_open_a_session_that_would_shed_its_checks() {
         .await;
     assert_eq!(error_code(&impersonated), "FORBIDDEN", "{impersonated}");
 }
+
+#[tokio::test]
+async fn a_token_narrowed_to_login_reads_nothing_through_another_session_s_payload() {
+    let app = spawn_app().await;
+    let owner = app.signup("ada@example.com").await;
+    app.member_token(&owner.business_id, "bob@example.com", entity::Role::Member)
+        .await;
+    let token = narrow(&app, &owner.token, r#"check if operation("login");"#);
+    // The new session is a member's: it may not read the key, and the caller's rights, which
+    // its holder narrowed away from `business`, must not stand in for it.
+    let response = app
+        .graphql(
+            "mutation($input: LoginInput!) { login(input: $input) {
+                viewer { business { apiKey } } } }",
+            json!({ "input": { "email": "bob@example.com", "password": crate::helpers::PASSWORD } }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(error_code(&response), "FORBIDDEN", "{response}");
+    assert!(
+        !response.to_string().contains("apiKey\":\""),
+        "the key leaks: {response}"
+    );
+}

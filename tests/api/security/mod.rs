@@ -1,6 +1,6 @@
 //! Security: each finding of the security review as a test, plus generated documents.
 
-mod attenuation;
+pub(crate) mod attenuation;
 mod documents;
 mod plans;
 mod revocation;

@@ -1,0 +1,197 @@
+//! The world a matrix runs in: two businesses, one token per kind of caller, and data behind
+//! every field (an invitation, audit events, a scheduled plan) so that no row passes on an
+//! empty list.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use entity::{MemberStatus, Role, subscriptions, team_members, users};
+use saaskit::auth::token::{self, Claims, Operation};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{PASSWORD, TestApp, data};
+use crate::security::attenuation::narrow;
+
+/// The callers, in the order of each row's expectations.
+pub const CALLERS: [&str; 14] = [
+    "anonymous",
+    "sdk key",
+    "member",
+    "admin",
+    "owner",
+    "owner of another business",
+    "staff",
+    "staff impersonating read-only",
+    "staff impersonating with write",
+    "owner's token narrowed to `me`",
+    "expired token",
+    "revoked token",
+    "token signed by another key",
+    "tampered token",
+];
+
+pub const OWNER_EMAIL: &str = "owner@example.com";
+pub const MEMBER_EMAIL: &str = "member@example.com";
+
+/// Everything a cell needs to build its request.
+pub struct World {
+    /// One per caller, in the order of [`CALLERS`]; none for the anonymous caller.
+    pub tokens: Vec<Option<String>>,
+    /// The business the callers act in (the other owner's aside).
+    pub business_a: String,
+    pub pro_plan: String,
+    pub unlimited_plan: String,
+    unique: AtomicUsize,
+}
+
+impl World {
+    /// A number no other request of this world has had (for e-mails and plan codes).
+    pub fn unique(&self) -> usize {
+        self.unique.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub async fn build(app: &TestApp) -> World {
+        let owner = app.signup(OWNER_EMAIL).await;
+        let other = app.signup("other@example.com").await;
+        let member = app
+            .member_token(&owner.business_id, MEMBER_EMAIL, Role::Member)
+            .await;
+        let admin = app
+            .member_token(&owner.business_id, "admin@example.com", Role::Admin)
+            .await;
+        let staff = app.staff_token("staff@example.com").await;
+        let impersonate = |write: bool| {
+            let (staff, business) = (staff.clone(), owner.business_id.clone());
+            async move {
+                let response = app
+                    .graphql(
+                        "mutation($b: ID!, $w: Boolean!) {
+                            impersonate(businessId: $b, reason: \"matrix\", write: $w) { token } }",
+                        json!({ "b": business, "w": write }),
+                        Some(&staff),
+                    )
+                    .await;
+                data(&response)["impersonate"]["token"]
+                    .as_str()
+                    .expect("a token")
+                    .to_owned()
+            }
+        };
+        let read_only = impersonate(false).await;
+        let read_write = impersonate(true).await;
+        let narrowed = narrow(app, &owner.token, r#"check if operation("me");"#);
+        let revoked = app.token_for(OWNER_EMAIL, PASSWORD, None).await;
+        data(
+            &app.graphql("mutation { logout }", json!({}), Some(&revoked))
+                .await,
+        );
+
+        let now = chrono::Utc::now();
+        let owner_claims = token::verify(
+            app.state.root_key.public(),
+            &owner.token,
+            &[Operation::named("me")],
+            now,
+        )
+        .expect("a valid token")
+        .0;
+        let expired = token::mint(
+            &app.state.root_key,
+            &Claims {
+                expires_at: Some(now - chrono::TimeDelta::minutes(1)),
+                ..owner_claims.clone()
+            },
+        )
+        .expect("mints");
+        let foreign = token::mint(&biscuit_auth::KeyPair::new(), &owner_claims).expect("mints");
+        let mut tampered = owner.token.clone().into_bytes();
+        let at = tampered.len() / 3;
+        tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).expect("ascii");
+
+        let plans = app
+            .graphql("{ allPlans { id code } }", json!({}), Some(&staff))
+            .await;
+        let plan = |code: &str| {
+            data(&plans)["allPlans"]
+                .as_array()
+                .and_then(|plans| plans.iter().find(|p| p["code"] == code))
+                .and_then(|p| p["id"].as_str())
+                .expect("a seeded plan")
+                .to_owned()
+        };
+        let world = World {
+            tokens: vec![
+                None,
+                Some(owner.api_key.clone()),
+                Some(member),
+                Some(admin),
+                Some(owner.token.clone()),
+                Some(other.token),
+                Some(staff),
+                Some(read_only),
+                Some(read_write),
+                Some(narrowed),
+                Some(expired),
+                Some(revoked),
+                Some(foreign),
+                Some(tampered),
+            ],
+            business_a: owner.business_id,
+            pro_plan: plan("pro"),
+            unlimited_plan: plan("unlimited"),
+            unique: AtomicUsize::new(0),
+        };
+        world.fill(app, owner_claims.user_id).await;
+        world
+    }
+
+    /// What the API cannot create yet: a pending invitation (sent by the owner) and a plan
+    /// change scheduled for the end of the period.
+    async fn fill(&self, app: &TestApp, owner_id: Uuid) {
+        let db = &app.state.db;
+        let now = app.state.clock.now();
+        let business_id: Uuid = self.business_a.parse().expect("a uuid");
+        let invitee = Uuid::now_v7();
+        users::Entity::insert(users::ActiveModel {
+            id: Set(invitee),
+            email: Set("invitee@example.com".to_owned()),
+            name: Set(Some("Invitee".to_owned())),
+            password_hash: Set(None),
+            is_active: Set(true),
+            is_staff: Set(false),
+            is_bot: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_login_at: Set(None),
+        })
+        .exec_without_returning(db)
+        .await
+        .expect("a user");
+        team_members::Entity::insert(team_members::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            business_id: Set(business_id),
+            user_id: Set(invitee),
+            role: Set(Role::Member),
+            status: Set(MemberStatus::Invited),
+            invited_by: Set(Some(owner_id)),
+            activation_key_hash: Set(Some("0".repeat(64))),
+            activation_expires_at: Set(Some(now + chrono::TimeDelta::days(7))),
+            joined_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(db)
+        .await
+        .expect("an invitation");
+        let pro: Uuid = self.pro_plan.parse().expect("a uuid");
+        subscriptions::Entity::update_many()
+            .col_expr(subscriptions::Column::ScheduledPlanId, Expr::value(pro))
+            .filter(subscriptions::Column::BusinessId.eq(business_id))
+            .exec(db)
+            .await
+            .expect("a scheduled plan");
+    }
+}
