@@ -24,13 +24,15 @@ const CALLERS: [&str; 12] = [
     "tampered token",
 ];
 
-/// One cell's expectation, by letter: O allowed, U UNAUTHENTICATED, F FORBIDDEN, N NOT_FOUND.
+/// One cell's expectation, by letter: O allowed, U UNAUTHENTICATED, F FORBIDDEN, N NOT_FOUND,
+/// B BAD_USER_INPUT (a public field given input that cannot succeed for anyone).
 fn expected(letter: char) -> Option<&'static str> {
     match letter {
         'O' => None,
         'U' => Some("UNAUTHENTICATED"),
         'F' => Some("FORBIDDEN"),
         'N' => Some("NOT_FOUND"),
+        'B' => Some("BAD_USER_INPUT"),
         other => panic!("unknown expectation {other}"),
     }
 }
@@ -41,6 +43,10 @@ struct World {
     business_a: String,
     pro_plan: String,
     unlimited_plan: String,
+    /// The member `member@example.com` of business A.
+    member_id: String,
+    /// Two pending invitations into business A, sent by its owner.
+    invitations: [String; 2],
 }
 
 struct Row {
@@ -58,6 +64,17 @@ fn none(_: &World, _: usize) -> Value {
 fn business_a(world: &World, _: usize) -> Value {
     json!({ "id": world.business_a })
 }
+
+fn member_a(world: &World, _: usize) -> Value {
+    json!({ "id": world.member_id })
+}
+
+/// The admin's cell and the owner's each act on an invitation of their own.
+fn invitation_a(world: &World, cell: usize) -> Value {
+    json!({ "id": world.invitations[usize::from(cell == 4)] })
+}
+
+const NO_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 const ROWS: &[Row] = &[
     Row {
@@ -113,6 +130,12 @@ const ROWS: &[Row] = &[
         query: "{ business { members { edges { node { role user { email } } } } invitations { id } } }",
         variables: none,
         expect: "UFOOOOFOUUUU",
+    },
+    Row {
+        field: "invitation",
+        query: "query($key: String!) { invitation(activationKey: $key) { email } }",
+        variables: |_, _| json!({ "key": NO_KEY }),
+        expect: "OOOOOOOOOOOO",
     },
     Row {
         field: "businesses",
@@ -183,6 +206,48 @@ const ROWS: &[Row] = &[
         query: "mutation { rotateApiKey }",
         variables: none,
         expect: "UFFOOOFFUUUU",
+    },
+    Row {
+        field: "inviteTeamMember",
+        query: "mutation($input: InviteInput!) { inviteTeamMember(input: $input) { id } }",
+        variables: |_, cell| json!({ "input": { "email": format!("invitee{cell}@example.com"), "role": "MEMBER" } }),
+        expect: "UFFOOOFFUUUU",
+    },
+    Row {
+        field: "resendInvitation",
+        query: "mutation($id: ID!) { resendInvitation(id: $id) { id } }",
+        variables: invitation_a,
+        expect: "UFFOONFFUUUU",
+    },
+    Row {
+        field: "revokeInvitation",
+        query: "mutation($id: ID!) { revokeInvitation(id: $id) }",
+        variables: invitation_a,
+        expect: "UFFOONFFUUUU",
+    },
+    Row {
+        field: "acceptInvitation",
+        query: "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { token } }",
+        variables: |_, _| json!({ "input": { "activationKey": NO_KEY, "password": PASSWORD } }),
+        expect: "BBBBBBBBBBBB",
+    },
+    Row {
+        field: "updateMemberRole",
+        query: "mutation($id: ID!) { updateMemberRole(memberId: $id, role: MEMBER) { role } }",
+        variables: member_a,
+        expect: "UFFOONFFUUUU",
+    },
+    Row {
+        field: "deactivateMember",
+        query: "mutation($id: ID!) { deactivateMember(memberId: $id) { status } }",
+        variables: member_a,
+        expect: "UFFOONFFUUUU",
+    },
+    Row {
+        field: "reactivateMember",
+        query: "mutation($id: ID!) { reactivateMember(memberId: $id) { status } }",
+        variables: member_a,
+        expect: "UFFOONFFUUUU",
     },
     Row {
         field: "recordUsage",
@@ -297,6 +362,48 @@ async fn world(app: &TestApp) -> World {
             .expect("a seeded plan")
             .to_owned()
     };
+    // Seats for the invitations below and those the rows send (the free plan has 3).
+    data(
+        &app.graphql(
+            "mutation($b: ID!, $p: ID!) { grantPlan(businessId: $b, planId: $p) { status } }",
+            json!({ "b": owner.business_id, "p": plan("pro") }),
+            Some(&staff),
+        )
+        .await,
+    );
+    let mut invitations = Vec::new();
+    for email in ["pending0@example.com", "pending1@example.com"] {
+        let response = app
+            .graphql(
+                "mutation($input: InviteInput!) { inviteTeamMember(input: $input) { id } }",
+                json!({ "input": { "email": email, "role": "MEMBER" } }),
+                Some(&owner.token),
+            )
+            .await;
+        invitations.push(
+            data(&response)["inviteTeamMember"]["id"]
+                .as_str()
+                .expect("an id")
+                .to_owned(),
+        );
+    }
+    let members = app
+        .graphql(
+            "{ business { members { edges { node { id user { email } } } } } }",
+            json!({}),
+            Some(&owner.token),
+        )
+        .await;
+    let member_id = data(&members)["business"]["members"]["edges"]
+        .as_array()
+        .and_then(|edges| {
+            edges
+                .iter()
+                .find(|e| e["node"]["user"]["email"] == "member@example.com")
+        })
+        .and_then(|edge| edge["node"]["id"].as_str())
+        .expect("the member")
+        .to_owned();
     World {
         tokens: vec![
             None,
@@ -315,6 +422,8 @@ async fn world(app: &TestApp) -> World {
         business_a: owner.business_id,
         pro_plan: plan("pro"),
         unlimited_plan: plan("unlimited"),
+        member_id,
+        invitations: [invitations[0].clone(), invitations[1].clone()],
     }
 }
 

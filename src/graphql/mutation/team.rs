@@ -37,7 +37,11 @@ pub struct TeamMutation;
 impl TeamMutation {
     /// Invites someone by e-mail; the invitation link is valid for 7 days and takes a seat.
     #[graphql(guard = "HasRight(Right::TeamManage)")]
-    async fn invite_team_member(&self, ctx: &Context<'_>, input: InviteInput) -> Result<Invitation> {
+    async fn invite_team_member(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteInput,
+    ) -> Result<Invitation> {
         let state = ctx.state()?;
         let actor = Actor::of(ctx.principal()?)?;
         let invite = Invite {

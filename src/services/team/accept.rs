@@ -129,9 +129,15 @@ pub async fn accept(
     let txn = crate::db::begin_write(db).await?;
     // Conditional on the key still being live: of two concurrent accepts, one wins.
     let activated = team_members::Entity::update_many()
-        .col_expr(team_members::Column::Status, Expr::value(MemberStatus::Active))
+        .col_expr(
+            team_members::Column::Status,
+            Expr::value(MemberStatus::Active),
+        )
         .col_expr(team_members::Column::JoinedAt, Expr::value(now))
-        .col_expr(team_members::Column::ActivationKeyHash, Expr::value(None::<String>))
+        .col_expr(
+            team_members::Column::ActivationKeyHash,
+            Expr::value(None::<String>),
+        )
         .col_expr(
             team_members::Column::ActivationExpiresAt,
             Expr::value(None::<DateTime<Utc>>),

@@ -72,7 +72,7 @@ pub async fn invite(
         status: MemberStatus::Invited,
         invited_by: Some(actor.user_id),
         activation_key_hash: Some(key.hash),
-        activation_expires_at: Some(now + keys::LIFETIME),
+        activation_expires_at: Some(keys::expiry(now)),
         joined_at: None,
         created_at: now,
         updated_at: now,
@@ -81,7 +81,15 @@ pub async fn invite(
         .exec_without_returning(&txn)
         .await?;
     let mail_id = mail(&txn, public_url, &invitation, &user.email, &key.raw, now).await?;
-    record(&txn, actor, "invitation.created", &invitation, &user.email, now).await?;
+    record(
+        &txn,
+        actor,
+        "invitation.created",
+        &invitation,
+        &user.email,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(Sent {
         invitation,
@@ -147,7 +155,7 @@ pub async fn resend(
     let key = keys::generate();
     let mut invitation = pending.clone();
     invitation.activation_key_hash = Some(key.hash);
-    invitation.activation_expires_at = Some(now + keys::LIFETIME);
+    invitation.activation_expires_at = Some(keys::expiry(now));
     invitation.updated_at = now;
     team_members::Entity::update(team_members::ActiveModel {
         id: Set(invitation.id),

@@ -3,11 +3,17 @@
 //! of a uniformly random secret, which tells a guesser nothing about how close they came.
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use chrono::TimeDelta;
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
 /// How long an invitation can be accepted.
 pub const LIFETIME: TimeDelta = TimeDelta::days(7);
+
+/// When a key issued at `now` dies, to the microsecond (what every database stores), so the
+/// answer that issues it says what a later read will.
+pub fn expiry(now: DateTime<Utc>) -> DateTime<Utc> {
+    (now + LIFETIME).trunc_subsecs(6)
+}
 
 /// A key given as input longer than this is no key of ours (ours are 64 hex digits).
 const MAX_LEN: usize = 128;

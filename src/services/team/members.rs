@@ -38,7 +38,10 @@ pub async fn update_role(
     now: DateTime<Utc>,
 ) -> Result<Changed, AppError> {
     if role == Role::Sdk {
-        return Err(AppError::bad_input("role", "members are OWNER, ADMIN or MEMBER"));
+        return Err(AppError::bad_input(
+            "role",
+            "members are OWNER, ADMIN or MEMBER",
+        ));
     }
     let txn = crate::db::begin_write(db).await?;
     seats::lock_business(&txn, actor.business_id).await?;
@@ -90,7 +93,14 @@ pub async fn deactivate(
     if member.role == Role::Owner {
         ensure_not_last_owner(&txn, &member).await?;
     }
-    let changed = change(&txn, member.clone(), None, Some(MemberStatus::Deactivated), now).await?;
+    let changed = change(
+        &txn,
+        member.clone(),
+        None,
+        Some(MemberStatus::Deactivated),
+        now,
+    )
+    .await?;
     record(&txn, actor, "member.deactivated", &member, json!({}), now).await?;
     txn.commit().await?;
     Ok(changed)
