@@ -7,6 +7,7 @@ use crate::graphql::guards::HasRight;
 use crate::graphql::types::{AuthPayload, Invitation, Role, TeamMember};
 use crate::services::team::invite::{self, Invite, Sent};
 use crate::services::team::members::{self, Changed};
+use crate::services::team::pending;
 use crate::services::team::{Actor, accept};
 use crate::services::validate;
 use crate::state::AppState;
@@ -61,7 +62,7 @@ impl TeamMutation {
         let actor = Actor::of(ctx.principal()?)?;
         let id = validate::id(&id, "id")?;
         let public_url = &state.settings.public_url;
-        let sent = invite::resend(&state.db, public_url, &actor, id, state.clock.now()).await?;
+        let sent = pending::resend(&state.db, public_url, &actor, id, state.clock.now()).await?;
         Ok(mailed(state, sent).await)
     }
 
@@ -71,7 +72,7 @@ impl TeamMutation {
         let state = ctx.state()?;
         let actor = Actor::of(ctx.principal()?)?;
         let id = validate::id(&id, "id")?;
-        invite::revoke(&state.db, &actor, id, state.clock.now()).await?;
+        pending::revoke(&state.db, &actor, id, state.clock.now()).await?;
         Ok(true)
     }
 

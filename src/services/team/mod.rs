@@ -20,6 +20,7 @@ pub mod accept;
 pub mod invite;
 mod keys;
 pub mod members;
+pub mod pending;
 mod seats;
 
 /// Who acts on a team: the caller's user, business and role.
