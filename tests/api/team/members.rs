@@ -79,6 +79,29 @@ async fn a_role_change_revokes_the_members_token() {
 }
 
 #[tokio::test]
+async fn another_node_refuses_a_deactivated_members_token_within_the_cache_ttl() {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let other_node = app.second_node().await;
+    let owner = app.signup("owner@example.com").await;
+    let token = app
+        .member_token(&owner.business_id, "m@example.com", Role::Member)
+        .await;
+    assert!(
+        token_works(&other_node, &token).await,
+        "cached on the other node"
+    );
+    let id = member_id(&app, &owner.token, "m@example.com").await;
+    data(&call(&app, DEACTIVATE, &owner.token, &id).await);
+    assert!(!token_works(&app, &token).await);
+    clock.advance(TimeDelta::seconds(5));
+    assert!(
+        !token_works(&other_node, &token).await,
+        "re-read after the TTL"
+    );
+}
+
+#[tokio::test]
 async fn a_membership_no_longer_active_ends_its_tokens_even_when_a_session_row_was_missed() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(clock.clone()).await;
