@@ -82,6 +82,9 @@ impl Application {
                 .configure(http::configure)
         })
         .shutdown_timeout(10)
+        // Time to receive a request's head. actix's 5 s default answered 408 to clients that
+        // had connected while the worker was saturated; slow-header clients still time out.
+        .client_request_timeout(std::time::Duration::from_secs(30))
         // Ctrl-C and SIGTERM both drain in-flight requests (see `run_until_stopped`); actix
         // alone would stop at once on Ctrl-C.
         .disable_signals()

@@ -3,7 +3,7 @@
 
 use biscuit_auth::KeyPair;
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{Role, SessionKind, sessions, users};
+use entity::{MemberStatus, Role, SessionKind, sessions, team_members, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -104,9 +104,11 @@ pub async fn open<C: ConnectionTrait>(
 
 /// The session that `claims` point at when it is alive at `now`; `None` otherwise.
 ///
-/// Alive means: not revoked, not expired, its user active; when the claims say staff, the
-/// user is still staff; when it is an impersonation, the impersonator is still an active staff
-/// user. So demoting or deactivating staff ends their tokens wherever this is re-read.
+/// Alive means: not revoked, not expired, its user active; when it acts in a business, the
+/// user is still an active member of it (for a login, with the role the token carries); when
+/// the claims say staff, the user is still staff; when it is an impersonation, the
+/// impersonator is still an active staff user. So demoting or deactivating staff or members
+/// ends their tokens wherever this is re-read, even were a session row missed.
 ///
 /// # Errors
 /// Database errors.
@@ -126,6 +128,20 @@ pub async fn alive<C: ConnectionTrait>(
     let unexpired = session.expires_at.is_none_or(|at| at > now);
     if !(holder_ok && unexpired && session.revoked_at.is_none()) {
         return Ok(None);
+    }
+    if let Some(business_id) = session.business_id {
+        let member = team_members::Entity::find()
+            .filter(team_members::Column::BusinessId.eq(business_id))
+            .filter(team_members::Column::UserId.eq(user.id))
+            .one(db)
+            .await?;
+        let member_ok = member.is_some_and(|member| {
+            member.status == MemberStatus::Active
+                && (session.kind != SessionKind::Login || claims.role == Some(member.role))
+        });
+        if !member_ok {
+            return Ok(None);
+        }
     }
     if let Some(impersonator) = session.impersonator_id {
         let staff = users::Entity::find_by_id(impersonator).one(db).await?;

@@ -12,5 +12,6 @@ mod plans;
 mod schema;
 mod security;
 mod staff;
+mod team;
 mod tokens;
 mod usage;

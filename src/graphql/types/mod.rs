@@ -16,7 +16,7 @@ pub use business::Business;
 pub use enums::{MemberStatus, PeriodUnit, Role, SubscriptionStatus};
 pub use plan::Plan;
 pub use subscription::Subscription;
-pub use team::{Invitation, TeamMember};
+pub use team::{Invitation, InvitationPreview, TeamMember};
 pub use usage::{Usage, UsageResult};
 pub use user::User;
 pub use viewer::{AuthPayload, Viewer};

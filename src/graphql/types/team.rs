@@ -78,3 +78,41 @@ async fn invited_by(ctx: &Context<'_>, member: &team_members::Model) -> Result<O
     };
     Ok(load(ctx, UserId(id)).await?.map(User))
 }
+
+/// What an activation key invites to: enough to pre-fill the sign-up form.
+pub struct InvitationPreview(pub(crate) crate::services::team::accept::Preview);
+
+#[Object]
+impl InvitationPreview {
+    /// The invited address: the account that accepting sets up or joins.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    /// The name the inviter gave (or the account has).
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    async fn business_name(&self) -> &str {
+        &self.0.business_name
+    }
+
+    async fn invited_by_name(&self) -> Option<&str> {
+        self.0.invited_by_name.as_deref()
+    }
+
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+
+    /// Whether the address already has an account: accepting then asks for its password
+    /// instead of setting one.
+    async fn has_account(&self) -> bool {
+        self.0.has_account
+    }
+}

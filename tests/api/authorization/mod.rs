@@ -46,6 +46,7 @@ fn expected(letter: char) -> Option<&'static str> {
         'U' => Some("UNAUTHENTICATED"),
         'F' => Some("FORBIDDEN"),
         'N' => Some("NOT_FOUND"),
+        'B' => Some("BAD_USER_INPUT"),
         other => panic!("unknown expectation {other}"),
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::Row;
-use super::world::{MEMBER_EMAIL, OWNER_EMAIL, World};
+use super::world::{INVITATION_KEY, MEMBER_EMAIL, OWNER_EMAIL, World};
 use crate::helpers::PASSWORD;
 
 /// Public: no token needed, and a broken token is ignored rather than refused.
@@ -57,7 +57,87 @@ pub fn all() -> Vec<Row> {
     staff_reads(&mut rows);
     sessions(&mut rows);
     mutations(&mut rows);
+    team(&mut rows);
     rows
+}
+
+/// Invitations and members: team:manage in business A; another business's ids are not found.
+fn team(rows: &mut Vec<Row>) {
+    const MANAGE: &str = "U F FOO N F FO F UUUU";
+    let preview = [
+        "email",
+        "name",
+        "businessName",
+        "invitedByName",
+        "role",
+        "expiresAt",
+        "hasAccount",
+    ];
+    for field in preview {
+        rows.push(
+            read(
+                &format!(
+                    "query($key: String!) {{ invitation(activationKey: $key) {{ {field} }} }}"
+                ),
+                PUBLIC,
+            )
+            .with(|_| json!({ "key": INVITATION_KEY })),
+        );
+    }
+    rows.push(
+        read(
+            "mutation($input: InviteInput!) { inviteTeamMember(input: $input) { id } }",
+            "U F FOO O F FO F UUUU",
+        )
+        .with(|world| {
+            json!({ "input": { "email": format!("invitee{}@example.com", world.unique()),
+                "role": "MEMBER" } })
+        }),
+    );
+    rows.push(
+        read(
+            "mutation($id: ID!) { resendInvitation(id: $id) { id } }",
+            MANAGE,
+        )
+        .with(invitation_a),
+    );
+    rows.push(
+        read("mutation($id: ID!) { revokeInvitation(id: $id) }", MANAGE)
+            .with(invitation_a)
+            .destructive(),
+    );
+    rows.push(
+        read(
+            "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { token } }",
+            "B B BBB B B BB F BBBB",
+        )
+        .with(|_| json!({ "input": { "activationKey": "0".repeat(64), "password": PASSWORD } })),
+    );
+    for (query, destructive) in [
+        (
+            "mutation($id: ID!) { updateMemberRole(memberId: $id, role: MEMBER) { role } }",
+            false,
+        ),
+        (
+            "mutation($id: ID!) { deactivateMember(memberId: $id) { status } }",
+            true,
+        ),
+        (
+            "mutation($id: ID!) { reactivateMember(memberId: $id) { status } }",
+            false,
+        ),
+    ] {
+        let row = read(query, MANAGE).with(member_a);
+        rows.push(if destructive { row.destructive() } else { row });
+    }
+}
+
+fn invitation_a(world: &World) -> Value {
+    json!({ "id": world.invitation_id })
+}
+
+fn member_a(world: &World) -> Value {
+    json!({ "id": world.member_id })
 }
 
 fn viewer(rows: &mut Vec<Row>) {

@@ -7,8 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use entity::{MemberStatus, Role, subscriptions, team_members, users};
 use saaskit::auth::token::{self, Claims, Operation};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait,
+};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::helpers::{PASSWORD, TestApp, data};
@@ -43,8 +46,15 @@ pub struct World {
     pub business_a: String,
     pub pro_plan: String,
     pub unlimited_plan: String,
+    /// The member `member@example.com` of business A.
+    pub member_id: String,
+    /// A pending invitation into business A, sent by its owner, with the key [`INVITATION_KEY`].
+    pub invitation_id: String,
     unique: AtomicUsize,
 }
+
+/// The activation key of the world's pending invitation.
+pub const INVITATION_KEY: &str = "a11ce5b0b0c0ffee0000000000000000000000000000000000000000000000ff";
 
 impl World {
     /// A number no other request of this world has had (for e-mails and plan codes).
@@ -122,7 +132,7 @@ impl World {
                 .expect("a seeded plan")
                 .to_owned()
         };
-        let world = World {
+        let mut world = World {
             tokens: vec![
                 None,
                 Some(owner.api_key.clone()),
@@ -142,15 +152,18 @@ impl World {
             business_a: owner.business_id,
             pro_plan: plan("pro"),
             unlimited_plan: plan("unlimited"),
+            member_id: String::new(),
+            invitation_id: String::new(),
             unique: AtomicUsize::new(0),
         };
         world.fill(app, owner_claims.user_id).await;
         world
     }
 
-    /// What the API cannot create yet: a pending invitation (sent by the owner) and a plan
-    /// change scheduled for the end of the period.
-    async fn fill(&self, app: &TestApp, owner_id: Uuid) {
+    /// What every field needs to have a value: a pending invitation with a key the rows know
+    /// (sent by the owner), business A on `pro` (seats for the invitations rows send) with a
+    /// plan change scheduled for the end of the period.
+    async fn fill(&mut self, app: &TestApp, owner_id: Uuid) {
         let db = &app.state.db;
         let now = app.state.clock.now();
         let business_id: Uuid = self.business_a.parse().expect("a uuid");
@@ -170,14 +183,16 @@ impl World {
         .exec_without_returning(db)
         .await
         .expect("a user");
+        let invitation_id = Uuid::now_v7();
+        self.invitation_id = invitation_id.to_string();
         team_members::Entity::insert(team_members::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(invitation_id),
             business_id: Set(business_id),
             user_id: Set(invitee),
             role: Set(Role::Member),
             status: Set(MemberStatus::Invited),
             invited_by: Set(Some(owner_id)),
-            activation_key_hash: Set(Some("0".repeat(64))),
+            activation_key_hash: Set(Some(hex::encode(Sha256::digest(INVITATION_KEY)))),
             activation_expires_at: Set(Some(now + chrono::TimeDelta::days(7))),
             joined_at: Set(None),
             created_at: Set(now),
@@ -187,11 +202,25 @@ impl World {
         .await
         .expect("an invitation");
         let pro: Uuid = self.pro_plan.parse().expect("a uuid");
+        let unlimited: Uuid = self.unlimited_plan.parse().expect("a uuid");
         subscriptions::Entity::update_many()
-            .col_expr(subscriptions::Column::ScheduledPlanId, Expr::value(pro))
+            .col_expr(subscriptions::Column::PlanId, Expr::value(pro))
+            .col_expr(
+                subscriptions::Column::ScheduledPlanId,
+                Expr::value(unlimited),
+            )
             .filter(subscriptions::Column::BusinessId.eq(business_id))
             .exec(db)
             .await
             .expect("a scheduled plan");
+        let member = team_members::Entity::find()
+            .join(JoinType::InnerJoin, team_members::Relation::User.def())
+            .filter(users::Column::Email.eq(MEMBER_EMAIL))
+            .filter(team_members::Column::BusinessId.eq(business_id))
+            .one(db)
+            .await
+            .expect("a query")
+            .expect("the member");
+        self.member_id = member.id.to_string();
     }
 }

@@ -1,0 +1,23 @@
+use async_graphql::{Context, Object, Result};
+
+use crate::graphql::context::ContextExt;
+use crate::graphql::types::InvitationPreview;
+use crate::services::team::accept;
+
+#[derive(Default)]
+pub struct TeamQuery;
+
+#[Object]
+impl TeamQuery {
+    /// What an invitation link offers, to pre-fill the sign-up form. Public: the key is the
+    /// credential. Null when the key is unknown, used, revoked or expired.
+    async fn invitation(
+        &self,
+        ctx: &Context<'_>,
+        activation_key: String,
+    ) -> Result<Option<InvitationPreview>> {
+        let state = ctx.state()?;
+        let preview = accept::preview(&state.db, &activation_key, state.clock.now()).await?;
+        Ok(preview.map(InvitationPreview))
+    }
+}

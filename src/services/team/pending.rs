@@ -1,0 +1,109 @@
+//! Pending invitations: sending one again with a new key, and taking one back.
+
+use chrono::{DateTime, Utc};
+use entity::{MemberStatus, team_members, users};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
+use uuid::Uuid;
+
+use super::invite::{Sent, mail, record};
+use super::{Actor, find_member, keys};
+use crate::error::AppError;
+
+/// Issues a new key for a pending invitation (the old one dies), for another 7 days, and mails
+/// it again.
+///
+/// # Errors
+/// `NOT_FOUND` unless `id` is a pending invitation of the actor's business; `FORBIDDEN` for an
+/// ADMIN invitation when the actor is not an owner.
+#[tracing::instrument(skip_all, fields(business = %actor.business_id))]
+pub async fn resend(
+    db: &DatabaseConnection,
+    public_url: &str,
+    actor: &Actor,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Sent, AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let pending = find_pending(&txn, actor, id).await?;
+    let key = keys::generate();
+    let mut invitation = pending.clone();
+    invitation.activation_key_hash = Some(key.hash);
+    invitation.activation_expires_at = Some(keys::expiry(now));
+    invitation.updated_at = now;
+    team_members::Entity::update(team_members::ActiveModel {
+        id: Set(invitation.id),
+        activation_key_hash: Set(invitation.activation_key_hash.clone()),
+        activation_expires_at: Set(invitation.activation_expires_at),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec(&txn)
+    .await?;
+    let email = email_of(&txn, invitation.user_id).await?;
+    let mail_id = mail(&txn, public_url, &invitation, &email, &key.raw, now).await?;
+    record(&txn, actor, "invitation.resent", &invitation, &email, now).await?;
+    txn.commit().await?;
+    Ok(Sent {
+        invitation,
+        mail_id,
+    })
+}
+
+/// Deletes a pending invitation: its key dies and its seat frees. A user created by the
+/// invitation who has no password and no other membership goes with it, so the address can
+/// sign up.
+///
+/// # Errors
+/// As [`resend`].
+#[tracing::instrument(skip_all, fields(business = %actor.business_id))]
+pub async fn revoke(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let invitation = find_pending(&txn, actor, id).await?;
+    let email = email_of(&txn, invitation.user_id).await?;
+    team_members::Entity::delete_by_id(invitation.id)
+        .exec(&txn)
+        .await?;
+    let others = team_members::Entity::find()
+        .filter(team_members::Column::UserId.eq(invitation.user_id))
+        .one(&txn)
+        .await?;
+    if others.is_none() {
+        users::Entity::delete_many()
+            .filter(users::Column::Id.eq(invitation.user_id))
+            .filter(users::Column::PasswordHash.is_null())
+            .filter(users::Column::IsStaff.eq(false))
+            .exec(&txn)
+            .await?;
+    }
+    record(&txn, actor, "invitation.revoked", &invitation, &email, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn find_pending<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<team_members::Model, AppError> {
+    let member = find_member(db, actor, id).await?;
+    if member.status != MemberStatus::Invited {
+        return Err(AppError::NotFound { what: "invitation" });
+    }
+    actor.ensure_may_manage(member.role)?;
+    Ok(member)
+}
+
+async fn email_of<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<String, AppError> {
+    Ok(users::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound { what: "user" })?
+        .email)
+}
