@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod jobs;
+pub mod mail;
 mod http;
 pub mod services;
 pub mod startup;

@@ -11,6 +11,7 @@ mod m20261126_000002_accounts;
 mod m20261126_000003_billing;
 mod m20261126_000004_security;
 mod m20261127_000010_mail_outbox;
+mod m20261127_000020_mail_outbox_claim;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_billing::Migration),
             Box::new(m20261126_000004_security::Migration),
             Box::new(m20261127_000010_mail_outbox::Migration),
+            Box::new(m20261127_000020_mail_outbox_claim::Migration),
         ]
     }
 }
