@@ -156,19 +156,25 @@ impl Application {
 /// Runs the job worker alone, without HTTP (`saaskit worker`), until Ctrl-C or SIGTERM.
 ///
 /// # Errors
-/// As [`Application::build`]; or the mail settings are unusable.
+/// As [`build_worker`].
 pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
-    let clock: SharedClock = Arc::new(SystemClock);
-    connect_and_migrate(&settings).await?.close().await?;
-    let url = settings.database_url.expose_secret();
-    let queue = Queue::open(url).await.with_context(|| {
-        format!("cannot open the job queue in {} (DATABASE_URL)", redact(url))
-    })?;
-    let db = db::PoolSpec::parse(url, settings.db_max_connections)?.open_lazy();
+    let worker = build_worker(&settings, Arc::new(SystemClock)).await?;
     tracing::info!("saaskit worker running: sending mail from the outbox");
-    Worker::new(&settings, db, queue, clock)?
-        .run_until(shutdown_signal())
+    worker.run_until(shutdown_signal()).await
+}
+
+/// A job worker on the database of `settings` (migrated first), not yet running.
+///
+/// # Errors
+/// As [`Application::build`]; or the mail settings are unusable.
+pub async fn build_worker(settings: &Settings, clock: SharedClock) -> anyhow::Result<Worker> {
+    connect_and_migrate(settings).await?.close().await?;
+    let url = settings.database_url.expose_secret();
+    let queue = Queue::open(url)
         .await
+        .with_context(|| format!("cannot open the job queue in {} (DATABASE_URL)", redact(url)))?;
+    let db = db::PoolSpec::parse(url, settings.db_max_connections)?.open_lazy();
+    Worker::new(settings, db, queue, clock)
 }
 
 async fn shutdown_signal() {

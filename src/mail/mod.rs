@@ -53,7 +53,7 @@ impl Mailer {
             .context("SAASKIT_MAIL_FROM is not an address such as `saaskit <no-reply@example.com>`")?;
         let transport = match &settings.smtp_url {
             Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(&with_starttls(url.expose_secret()))
                     .context("SAASKIT_SMTP_URL is not an smtp:// or smtps:// URL")?
                     .build(),
             ),
@@ -98,5 +98,28 @@ impl Mailer {
             .subject(rendered.subject)
             .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
             .map_err(|e| permanent(&e))
+    }
+}
+
+/// `smtp://` URLs upgrade with STARTTLS whenever the server offers it (lettre's plain `smtp://`
+/// never would); an explicit `tls=` parameter (`required`, or none at all) is kept.
+fn with_starttls(url: &str) -> String {
+    if !url.starts_with("smtp://") || url.contains("tls=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}tls=opportunistic")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_starttls;
+
+    #[test]
+    fn smtp_urls_upgrade_when_offered_unless_told_otherwise() {
+        assert_eq!(with_starttls("smtp://h:25"), "smtp://h:25?tls=opportunistic");
+        assert_eq!(with_starttls("smtp://u:p@h?x=1"), "smtp://u:p@h?x=1&tls=opportunistic");
+        assert_eq!(with_starttls("smtp://h?tls=required"), "smtp://h?tls=required");
+        assert_eq!(with_starttls("smtps://h"), "smtps://h");
     }
 }

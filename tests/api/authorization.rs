@@ -24,13 +24,15 @@ const CALLERS: [&str; 12] = [
     "tampered token",
 ];
 
-/// One cell's expectation, by letter: O allowed, U UNAUTHENTICATED, F FORBIDDEN, N NOT_FOUND.
+/// One cell's expectation, by letter: O allowed, U UNAUTHENTICATED, F FORBIDDEN, N NOT_FOUND,
+/// B BAD_USER_INPUT (public operations that refuse the request's input whoever sends it).
 fn expected(letter: char) -> Option<&'static str> {
     match letter {
         'O' => None,
         'U' => Some("UNAUTHENTICATED"),
         'F' => Some("FORBIDDEN"),
         'N' => Some("NOT_FOUND"),
+        'B' => Some("BAD_USER_INPUT"),
         other => panic!("unknown expectation {other}"),
     }
 }
@@ -171,6 +173,18 @@ const ROWS: &[Row] = &[
         query: "mutation($input: ChangePasswordInput!) { changePassword(input: $input) }",
         variables: |_, _| json!({ "input": { "currentPassword": PASSWORD, "newPassword": "another password" } }),
         expect: "UFOOOOOFUUUU",
+    },
+    Row {
+        field: "requestPasswordReset",
+        query: "mutation { requestPasswordReset(email: \"owner@example.com\") }",
+        variables: none,
+        expect: "OOOOOOOOOOOO",
+    },
+    Row {
+        field: "resetPassword",
+        query: "mutation { resetPassword(input: { token: \"00\", newPassword: \"another password\" }) { token } }",
+        variables: none,
+        expect: "BBBBBBBBBBBB",
     },
     Row {
         field: "updateBusiness",
