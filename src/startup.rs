@@ -53,7 +53,10 @@ impl Application {
         // The dummy hash that keeps unknown e-mails as slow as wrong passwords.
         tokio::task::spawn_blocking(auth::password::warm_up);
         let queue = Queue::open(url).await.with_context(|| {
-            format!("cannot open the job queue in {} (DATABASE_URL)", redact(url))
+            format!(
+                "cannot open the job queue in {} (DATABASE_URL)",
+                redact(url)
+            )
         })?;
         let jobs = Jobs::new(
             queue.clone(),
@@ -170,9 +173,12 @@ pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
 pub async fn build_worker(settings: &Settings, clock: SharedClock) -> anyhow::Result<Worker> {
     connect_and_migrate(settings).await?.close().await?;
     let url = settings.database_url.expose_secret();
-    let queue = Queue::open(url)
-        .await
-        .with_context(|| format!("cannot open the job queue in {} (DATABASE_URL)", redact(url)))?;
+    let queue = Queue::open(url).await.with_context(|| {
+        format!(
+            "cannot open the job queue in {} (DATABASE_URL)",
+            redact(url)
+        )
+    })?;
     let db = db::PoolSpec::parse(url, settings.db_max_connections)?.open_lazy();
     Worker::new(settings, db, queue, clock)
 }

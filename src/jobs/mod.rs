@@ -56,7 +56,8 @@ impl Jobs {
         clock: SharedClock,
         stale_after: Duration,
     ) -> Self {
-        let stale_after = chrono::TimeDelta::from_std(stale_after).unwrap_or(chrono::TimeDelta::MAX);
+        let stale_after =
+            chrono::TimeDelta::from_std(stale_after).unwrap_or(chrono::TimeDelta::MAX);
         Jobs {
             connected: Some(Connected {
                 queue,
@@ -77,7 +78,11 @@ impl Jobs {
         };
         // Pushed before it is marked: a crash in between leaves a second job at worst (the
         // claim makes it a no-op), never a row the sweep would wait `stale_after` to notice.
-        if let Err(err) = jobs.queue.push(SendMail { outbox_id: id }, Duration::ZERO).await {
+        if let Err(err) = jobs
+            .queue
+            .push(SendMail { outbox_id: id }, Duration::ZERO)
+            .await
+        {
             tracing::warn!(error = %err, "cannot enqueue the mail; the sweep will hand it over");
             return;
         }

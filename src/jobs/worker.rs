@@ -63,7 +63,10 @@ impl Worker {
     ///
     /// # Errors
     /// The monitor failed.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -101,13 +104,21 @@ impl Worker {
         match delivery.queue.clone() {
             Queue::Sqlite(storage) => monitor.register(move |_| {
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone().poll_with_strategy(Strategy::new().interval(poll_every)))
+                    .backend(
+                        storage
+                            .clone()
+                            .poll_with_strategy(Strategy::new().interval(poll_every)),
+                    )
                     .data(delivery.clone())
                     .build(send_mail)
             }),
             Queue::Postgres(storage) => monitor.register(move |_| {
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone().poll_with_strategy(Strategy::new().interval(poll_every)))
+                    .backend(
+                        storage
+                            .clone()
+                            .poll_with_strategy(Strategy::new().interval(poll_every)),
+                    )
                     .data(delivery.clone())
                     .build(send_mail)
             }),
@@ -144,7 +155,10 @@ async fn sweep_once(delivery: &Delivery, stale_after: chrono::TimeDelta) -> anyh
     for id in outbox::due_for_queue(&delivery.db, stale_before, SWEEP_BATCH).await? {
         if outbox::take_for_queue(&delivery.db, id, now, stale_before).await? {
             tracing::info!(outbox_id = %id, "sweep hands over a mail");
-            delivery.queue.push(SendMail { outbox_id: id }, Duration::ZERO).await?;
+            delivery
+                .queue
+                .push(SendMail { outbox_id: id }, Duration::ZERO)
+                .await?;
         }
     }
     Ok(())

@@ -5,9 +5,7 @@
 mod templates;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{
-    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
@@ -47,10 +45,9 @@ impl Mailer {
     /// be created.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let from: Mailbox = settings
-            .mail_from
-            .parse()
-            .context("SAASKIT_MAIL_FROM is not an address such as `saaskit <no-reply@example.com>`")?;
+        let from: Mailbox = settings.mail_from.parse().context(
+            "SAASKIT_MAIL_FROM is not an address such as `saaskit <no-reply@example.com>`",
+        )?;
         let transport = match &settings.smtp_url {
             Some(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(&with_starttls(url.expose_secret()))
@@ -82,8 +79,16 @@ impl Mailer {
     pub async fn send(&self, template: Template, to: &str, data: &Value) -> Result<(), MailError> {
         let message = self.build(template, to, data)?;
         let sent = match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| e.to_string()),
-            Transport::File(file) => file.send(message).await.map(drop).map_err(|e| e.to_string()),
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Transport::File(file) => file
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
         };
         sent.map_err(MailError::Transport)
     }
@@ -96,7 +101,10 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(rendered.subject)
-            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text,
+                rendered.html,
+            ))
             .map_err(|e| permanent(&e))
     }
 }
@@ -117,9 +125,18 @@ mod tests {
 
     #[test]
     fn smtp_urls_upgrade_when_offered_unless_told_otherwise() {
-        assert_eq!(with_starttls("smtp://h:25"), "smtp://h:25?tls=opportunistic");
-        assert_eq!(with_starttls("smtp://u:p@h?x=1"), "smtp://u:p@h?x=1&tls=opportunistic");
-        assert_eq!(with_starttls("smtp://h?tls=required"), "smtp://h?tls=required");
+        assert_eq!(
+            with_starttls("smtp://h:25"),
+            "smtp://h:25?tls=opportunistic"
+        );
+        assert_eq!(
+            with_starttls("smtp://u:p@h?x=1"),
+            "smtp://u:p@h?x=1&tls=opportunistic"
+        );
+        assert_eq!(
+            with_starttls("smtp://h?tls=required"),
+            "smtp://h?tls=required"
+        );
         assert_eq!(with_starttls("smtps://h"), "smtps://h");
     }
 }

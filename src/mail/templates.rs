@@ -90,7 +90,10 @@ mod tests {
         .expect("renders");
         assert_eq!(reset.subject, "Reset your password");
         assert!(reset.text.contains("https://x/r?token=a&b"));
-        assert!(reset.html.contains("&lt;b&gt;Ann&lt;&#x2f;b&gt;") || reset.html.contains("&lt;b&gt;Ann"));
+        assert!(
+            reset.html.contains("&lt;b&gt;Ann&lt;&#x2f;b&gt;")
+                || reset.html.contains("&lt;b&gt;Ann")
+        );
         assert!(!reset.html.contains("<b>Ann"));
         let invitation = render(
             Template::Invitation,

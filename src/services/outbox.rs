@@ -93,7 +93,10 @@ pub async fn claim<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Option<mail_outbox::Model>, AppError> {
     let claimed = mail_outbox::Entity::update_many()
-        .col_expr(mail_outbox::Column::ClaimedUntil, Expr::value(now + CLAIM_LEASE))
+        .col_expr(
+            mail_outbox::Column::ClaimedUntil,
+            Expr::value(now + CLAIM_LEASE),
+        )
         .col_expr(
             mail_outbox::Column::Attempts,
             Expr::col(mail_outbox::Column::Attempts).add(1),
@@ -125,8 +128,14 @@ pub async fn mark_sent<C: ConnectionTrait>(
 ) -> Result<(), AppError> {
     mail_outbox::Entity::update_many()
         .col_expr(mail_outbox::Column::SentAt, Expr::value(now))
-        .col_expr(mail_outbox::Column::Data, Expr::value(Option::<Value>::None))
-        .col_expr(mail_outbox::Column::LastError, Expr::value(Option::<String>::None))
+        .col_expr(
+            mail_outbox::Column::Data,
+            Expr::value(Option::<Value>::None),
+        )
+        .col_expr(
+            mail_outbox::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
         .col_expr(
             mail_outbox::Column::ClaimedUntil,
             Expr::value(Option::<DateTime<Utc>>::None),

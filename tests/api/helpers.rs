@@ -143,7 +143,14 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let key = self.state.root_key.private().to_bytes_hex();
         let figment = customize(node_settings(&self.db_url(), &key, dir.path()));
-        start(figment, self.state.clock.clone(), TestDatabase::Shared, dir, true).await
+        start(
+            figment,
+            self.state.clock.clone(),
+            TestDatabase::Shared,
+            dir,
+            true,
+        )
+        .await
     }
 
     /// A separate job worker (as `saaskit worker`) on this node's database and settings,

@@ -22,9 +22,13 @@ fn reset_mail(to: &str) -> NewMail {
 async fn a_mail_committed_but_never_enqueued_is_sent_by_the_sweep_once() {
     let app = spawn_app().await;
     // As if the process died between commit and `mail_recorded`.
-    outbox::record(&app.state.db, reset_mail("eve@example.com"), app.state.clock.now())
-        .await
-        .expect("recorded");
+    outbox::record(
+        &app.state.db,
+        reset_mail("eve@example.com"),
+        app.state.clock.now(),
+    )
+    .await
+    .expect("recorded");
 
     wait_for_mails(&app.mail_dir, Some("eve@example.com"), 1).await;
     // Several sweeps later, still one.
@@ -38,9 +42,13 @@ async fn a_mail_committed_but_never_enqueued_is_sent_by_the_sweep_once() {
 #[tokio::test]
 async fn a_mail_handed_over_twice_is_sent_once() {
     let app = spawn_app().await;
-    let id = outbox::record(&app.state.db, reset_mail("fay@example.com"), app.state.clock.now())
-        .await
-        .expect("recorded");
+    let id = outbox::record(
+        &app.state.db,
+        reset_mail("fay@example.com"),
+        app.state.clock.now(),
+    )
+    .await
+    .expect("recorded");
     // Two hand-overs of one row (a retry racing the sweep, a duplicate delivery by apalis).
     app.state.jobs.mail_recorded(id).await;
     app.state.jobs.mail_recorded(id).await;
@@ -64,11 +72,17 @@ async fn serve_without_worker_leaves_mail_to_a_separate_worker() {
     data(&response);
 
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(mails_in(&app.mail_dir, None).is_empty(), "this node sends nothing");
+    assert!(
+        mails_in(&app.mail_dir, None).is_empty(),
+        "this node sends nothing"
+    );
     let rows = outbox_rows(&app).await;
     assert_eq!(rows.len(), 1);
     assert!(rows[0].sent_at.is_none());
-    assert!(rows[0].enqueued_at.is_some(), "but it did hand the mail to the queue");
+    assert!(
+        rows[0].enqueued_at.is_some(),
+        "but it did hand the mail to the queue"
+    );
 
     app.start_worker().await;
     wait_for_mails(&app.mail_dir, Some("gus@example.com"), 1).await;

@@ -28,7 +28,10 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> Value {
 fn refused_token_message(response: &Value) -> String {
     assert_eq!(error_code(response), "BAD_USER_INPUT", "{response}");
     assert_eq!(response["errors"][0]["extensions"]["field"], "token");
-    response["errors"][0]["message"].as_str().expect("a message").to_owned()
+    response["errors"][0]["message"]
+        .as_str()
+        .expect("a message")
+        .to_owned()
 }
 
 #[tokio::test]
@@ -51,24 +54,40 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     let response = reset(&app, &token, NEW_PASSWORD).await;
     let payload = &data(&response)["resetPassword"];
     assert_eq!(payload["viewer"]["user"]["email"], "ann@example.com");
-    assert_eq!(payload["viewer"]["business"]["id"], account.business_id.as_str());
+    assert_eq!(
+        payload["viewer"]["business"]["id"],
+        account.business_id.as_str()
+    );
     let new_token = payload["token"].as_str().expect("a token");
 
     let me = "{ me { user { email } } }";
     let old = app.graphql(me, json!({}), Some(&account.token)).await;
-    assert_eq!(error_code(&old), "UNAUTHENTICATED", "the old session is over");
+    assert_eq!(
+        error_code(&old),
+        "UNAUTHENTICATED",
+        "the old session is over"
+    );
     data(&app.graphql(me, json!({}), Some(new_token)).await);
-    assert_eq!(error_code(&app.login("ann@example.com", PASSWORD, None).await), "UNAUTHENTICATED");
+    assert_eq!(
+        error_code(&app.login("ann@example.com", PASSWORD, None).await),
+        "UNAUTHENTICATED"
+    );
     data(&app.login("ann@example.com", NEW_PASSWORD, None).await);
 
     let again = reset(&app, &token, "yet another password").await;
     let unknown = reset(&app, &"ab".repeat(32), "yet another password").await;
-    assert_eq!(refused_token_message(&again), refused_token_message(&unknown));
+    assert_eq!(
+        refused_token_message(&again),
+        refused_token_message(&unknown)
+    );
 
     let rows = outbox(&app).await;
     assert_eq!(rows.len(), 1);
     assert!(rows[0].sent_at.is_some(), "marked sent");
-    assert!(rows[0].data.is_none(), "the one-time key is forgotten once sent");
+    assert!(
+        rows[0].data.is_none(),
+        "the one-time key is forgotten once sent"
+    );
     let audited = audit_events::Entity::find()
         .filter(audit_events::Column::Action.eq("user.password_reset"))
         .all(&app.state.db)
@@ -93,7 +112,10 @@ async fn a_reset_link_expires_after_an_hour() {
     clock.advance(TimeDelta::minutes(61));
     let expired = reset(&app, &token, NEW_PASSWORD).await;
     let unknown = reset(&app, "nonsense", NEW_PASSWORD).await;
-    assert_eq!(refused_token_message(&expired), refused_token_message(&unknown));
+    assert_eq!(
+        refused_token_message(&expired),
+        refused_token_message(&unknown)
+    );
     data(&app.login("bo@example.com", PASSWORD, None).await);
 }
 
@@ -124,7 +146,10 @@ async fn at_most_three_reset_mails_per_account_per_hour() {
     let app = spawn_app().await;
     app.signup("di@example.com").await;
     for _ in 0..5 {
-        assert_eq!(data(&request(&app, "di@example.com").await)["requestPasswordReset"], true);
+        assert_eq!(
+            data(&request(&app, "di@example.com").await)["requestPasswordReset"],
+            true
+        );
     }
     wait_for_mails(&app.mail_dir, Some("di@example.com"), 3).await;
     assert_eq!(outbox(&app).await.len(), 3);

@@ -11,7 +11,10 @@ use super::{outbox, reset_token, wait_for_mails};
 use crate::helpers::{data, spawn_app_with};
 
 fn smtp_server() -> Option<(String, PathBuf)> {
-    match (std::env::var("TEST_SMTP_URL"), std::env::var("TEST_SMTP_DIR")) {
+    match (
+        std::env::var("TEST_SMTP_URL"),
+        std::env::var("TEST_SMTP_DIR"),
+    ) {
         (Ok(url), Ok(dir)) if !url.is_empty() && !dir.is_empty() => Some((url, dir.into())),
         _ => {
             eprintln!("skipped: TEST_SMTP_URL and TEST_SMTP_DIR are not set (see .ci/run)");
@@ -33,7 +36,9 @@ async fn request_reset(app: &crate::helpers::TestApp, email: &str) {
 
 #[tokio::test]
 async fn a_reset_mail_goes_through_a_real_smtp_server() {
-    let Some((url, dir)) = smtp_server() else { return };
+    let Some((url, dir)) = smtp_server() else {
+        return;
+    };
     let app = spawn_app_with(|figment| figment.merge(("smtp_url", url))).await;
     // Unique per run: the server's directory is shared by every test.
     let email = format!("smtp-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -82,10 +87,9 @@ async fn a_mail_waits_for_the_smtp_server_and_arrives_once_it_is_back() {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
-    let app = spawn_app_with(|figment| {
-        figment.merge(("smtp_url", format!("smtp://127.0.0.1:{port}")))
-    })
-    .await;
+    let app =
+        spawn_app_with(|figment| figment.merge(("smtp_url", format!("smtp://127.0.0.1:{port}"))))
+            .await;
     app.signup("hal@example.com").await;
     request_reset(&app, "hal@example.com").await;
 
