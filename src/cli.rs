@@ -15,8 +15,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the GraphQL API (the default): migrates, seeds the default plans, listens.
-    Serve,
+    /// Serve the GraphQL API (the default): migrates, seeds the default plans, listens, and
+    /// runs the job worker in-process.
+    Serve {
+        /// Leave jobs (mail delivery) to separate `saaskit worker` processes.
+        #[arg(long)]
+        no_worker: bool,
+    },
+    /// Run the job worker alone (mail delivery), without HTTP.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.

@@ -86,6 +86,29 @@ pub struct Settings {
     /// and 4 on SQLite (one writer at a time: more connections only wait longer for the lock).
     #[serde(default, deserialize_with = "optional_number")]
     pub db_max_connections: Option<u32>,
+    /// `SAASKIT_JOB_RETRY_BASE`: the first retry of a failed mail waits this long, each next
+    /// one twice as long as the one before.
+    #[serde(with = "humantime_serde")]
+    pub job_retry_base: Duration,
+    /// `SAASKIT_JOB_MAX_ATTEMPTS`: sends tried per hand-over before a mail is left to the
+    /// sweep (kept in the outbox with its last error, never dropped).
+    #[serde(deserialize_with = "number")]
+    pub job_max_attempts: u32,
+    /// `SAASKIT_JOB_POLL_EVERY`: how often an idle worker looks for new jobs.
+    #[serde(with = "humantime_serde")]
+    pub job_poll_every: Duration,
+    /// `SAASKIT_OUTBOX_SWEEP_EVERY`: how often the worker looks for mail that was committed but
+    /// never handed over, or whose job died.
+    #[serde(with = "humantime_serde")]
+    pub outbox_sweep_every: Duration,
+    /// `SAASKIT_OUTBOX_STALE_AFTER`: an unsent mail handed over this long ago is handed over
+    /// again by the sweep.
+    #[serde(with = "humantime_serde")]
+    pub outbox_stale_after: Duration,
+    /// `SAASKIT_JOB_SHUTDOWN_TIMEOUT`: on Ctrl-C/SIGTERM, how long running jobs may take to
+    /// finish.
+    #[serde(with = "humantime_serde")]
+    pub job_shutdown_timeout: Duration,
 }
 
 /// The defaults, as the figment layer everything else overrides.
@@ -104,6 +127,12 @@ struct Defaults {
     log: &'static str,
     trusted_proxies: &'static str,
     auth_attempts_per_minute: u32,
+    job_retry_base: &'static str,
+    job_max_attempts: u32,
+    job_poll_every: &'static str,
+    outbox_sweep_every: &'static str,
+    outbox_stale_after: &'static str,
+    job_shutdown_timeout: &'static str,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -120,6 +149,12 @@ const DEFAULTS: Defaults = Defaults {
     log: "info,sqlx=warn,sea_orm=warn",
     trusted_proxies: "",
     auth_attempts_per_minute: 20,
+    job_retry_base: "1s",
+    job_max_attempts: 8,
+    job_poll_every: "1s",
+    outbox_sweep_every: "5s",
+    outbox_stale_after: "10m",
+    job_shutdown_timeout: "30s",
 };
 
 /// How long a login session may be set to live: past a year, dates overflow long before a
@@ -206,6 +241,19 @@ impl Settings {
         }
         if self.cycle_every.is_zero() {
             return Err(invalid("SAASKIT_CYCLE_EVERY", "must be longer than zero"));
+        }
+        for (var, every) in [
+            ("SAASKIT_JOB_RETRY_BASE", self.job_retry_base),
+            ("SAASKIT_JOB_POLL_EVERY", self.job_poll_every),
+            ("SAASKIT_OUTBOX_SWEEP_EVERY", self.outbox_sweep_every),
+            ("SAASKIT_OUTBOX_STALE_AFTER", self.outbox_stale_after),
+        ] {
+            if every.is_zero() {
+                return Err(invalid(var, "must be longer than zero"));
+            }
+        }
+        if self.job_max_attempts == 0 {
+            return Err(invalid("SAASKIT_JOB_MAX_ATTEMPTS", "must be at least 1"));
         }
         if self.db_max_connections == Some(0) {
             return Err(invalid("SAASKIT_DB_MAX_CONNECTIONS", "must be at least 1"));

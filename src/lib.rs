@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 mod http;
 pub mod jobs;
+pub mod mail;
 pub mod services;
 pub mod startup;
 pub mod state;

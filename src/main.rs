@@ -12,7 +12,7 @@ use saaskit::{auth, graphql, startup, telemetry};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command.unwrap_or(Command::Serve)).await {
+    match run(cli.command.unwrap_or(Command::Serve { no_worker: false })).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -43,12 +43,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             telemetry::init(settings.log_format, &settings.log);
             run_staff(command, &settings).await
         }
-        Command::Serve => {
+        Command::Serve { no_worker } => {
             let settings = Settings::load()?;
             telemetry::init(settings.log_format, &settings.log);
-            let app = startup::Application::build(settings).await?;
+            let mut app = startup::Application::build(settings).await?;
+            if no_worker {
+                app = app.without_worker();
+            }
             app.run_until_stopped().await?;
             Ok(())
+        }
+        Command::Worker => {
+            let settings = Settings::load()?;
+            telemetry::init(settings.log_format, &settings.log);
+            startup::run_worker(settings).await
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Builds the application: the pool, migrations, seed data, the schema and the HTTP server.
+//! Builds the application: the pool, migrations, seed data, the schema, the HTTP server and
+//! the in-process job worker.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use secrecy::ExposeSecret;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::jobs::Jobs;
+use crate::jobs::{Jobs, Queue, Worker};
 use crate::state::AppState;
 use crate::{auth, db, graphql, http, services};
 
@@ -21,6 +22,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    worker: Option<Worker>,
 }
 
 impl Application {
@@ -54,12 +56,25 @@ impl Application {
             settings.auth_attempts_per_minute,
             clock.clone(),
         ));
+        let queue = Queue::open(url).await.with_context(|| {
+            format!(
+                "cannot open the job queue in {} (DATABASE_URL)",
+                redact(url)
+            )
+        })?;
+        let jobs = Jobs::new(
+            queue.clone(),
+            pools.open_lazy(),
+            clock.clone(),
+            settings.outbox_stale_after,
+        );
+        let worker = Worker::new(&settings, pools.open_lazy(), queue, clock.clone())?;
         let state = AppState {
             db: pools.open_lazy(),
             settings: Arc::new(settings),
             root_key: Arc::new(root_key),
             tokens: Arc::default(),
-            jobs: Jobs::default(),
+            jobs,
             auth_rate,
             clock,
         };
@@ -98,7 +113,16 @@ impl Application {
             port: addr.port(),
             server,
             state,
+            worker: Some(worker),
         })
+    }
+
+    /// Leaves jobs to separate `saaskit worker` processes (`saaskit serve --no-worker`): this
+    /// node still records mail and enqueues it, but sends none.
+    #[must_use]
+    pub fn without_worker(mut self) -> Self {
+        self.worker = None;
+        self
     }
 
     /// The port the server is bound to (useful with `SAASKIT_BIND=127.0.0.1:0`).
@@ -110,16 +134,61 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the process receives Ctrl-C or SIGTERM, then drains in-flight requests.
+    /// Serves (and runs the job worker) until the process receives Ctrl-C or SIGTERM, then
+    /// drains in-flight requests and lets running jobs finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
+            tracing::info!("shutting down: finishing in-flight requests and jobs");
+            let _ = stop.send(true);
             handle.stop(true).await;
         });
-        self.server.await
+        let worker = self.worker.map(|worker| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let signal = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(err) = worker.run_until(signal).await {
+                    tracing::error!(error = %err, "the job worker stopped");
+                }
+            })
+        });
+        let served = self.server.await;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        served
     }
+}
+
+/// Runs the job worker alone, without HTTP (`saaskit worker`), until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// As [`build_worker`].
+pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
+    let worker = build_worker(&settings, Arc::new(SystemClock)).await?;
+    tracing::info!("saaskit worker running: sending mail from the outbox");
+    worker.run_until(shutdown_signal()).await
+}
+
+/// A job worker on the database of `settings` (migrated first), not yet running.
+///
+/// # Errors
+/// As [`Application::build`]; or the mail settings are unusable.
+pub async fn build_worker(settings: &Settings, clock: SharedClock) -> anyhow::Result<Worker> {
+    connect_and_migrate(settings).await?.close().await?;
+    let url = settings.database_url.expose_secret();
+    let queue = Queue::open(url).await.with_context(|| {
+        format!(
+            "cannot open the job queue in {} (DATABASE_URL)",
+            redact(url)
+        )
+    })?;
+    let db = db::PoolSpec::parse(url, settings.db_max_connections)?.open_lazy();
+    Worker::new(settings, db, queue, clock)
 }
 
 async fn shutdown_signal() {

@@ -11,6 +11,7 @@ mod m20261126_000002_accounts;
 mod m20261126_000003_billing;
 mod m20261126_000004_security;
 mod m20261127_000010_mail_outbox;
+mod m20261127_000020_mail_outbox_claim;
 mod m20261201_000001_login_known_addresses;
 mod m20261201_000002_usage_event_limit;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_mail_outbox::Migration),
             Box::new(m20261201_000001_login_known_addresses::Migration),
             Box::new(m20261201_000002_usage_event_limit::Migration),
+            Box::new(m20261127_000020_mail_outbox_claim::Migration),
         ]
     }
 }

@@ -211,7 +211,7 @@ pub async fn login(
 }
 
 /// The active human membership to act in: the one asked for, or the most recently joined.
-async fn choose_membership<C: ConnectionTrait>(
+pub(crate) async fn choose_membership<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     business_id: Option<Uuid>,

@@ -9,6 +9,7 @@ pub mod businesses;
 pub mod impersonation;
 pub mod lookup;
 pub mod outbox;
+pub mod password_reset;
 pub mod plan_admin;
 pub mod plans;
 pub mod sessions;

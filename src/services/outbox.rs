@@ -4,9 +4,13 @@
 //! and a periodic sweep finds any row that was committed but never handed over (the process
 //! died in between).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use entity::mail_outbox;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -66,8 +70,155 @@ pub async fn record<C: ConnectionTrait>(
         sent_at: Set(None),
         attempts: Set(0),
         last_error: Set(None),
+        claimed_until: Set(None),
     })
     .exec_without_returning(db)
     .await?;
     Ok(id)
+}
+
+/// How long a claim keeps other workers off a mail: longer than any send takes (lettre gives
+/// up on an SMTP server after a minute), short enough that a dead worker's mail moves on.
+pub const CLAIM_LEASE: TimeDelta = TimeDelta::minutes(5);
+
+/// Claims unsent mail `id` for one send: one conditional update that succeeds for exactly one
+/// caller while the row is unsent and unclaimed (or its claim ran out), and counts the attempt.
+/// `None`: sent already, or another worker is sending it now — nothing to do.
+///
+/// # Errors
+/// Database errors.
+pub async fn claim<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<mail_outbox::Model>, AppError> {
+    let claimed = mail_outbox::Entity::update_many()
+        .col_expr(
+            mail_outbox::Column::ClaimedUntil,
+            Expr::value(now + CLAIM_LEASE),
+        )
+        .col_expr(
+            mail_outbox::Column::Attempts,
+            Expr::col(mail_outbox::Column::Attempts).add(1),
+        )
+        .filter(mail_outbox::Column::Id.eq(id))
+        .filter(mail_outbox::Column::SentAt.is_null())
+        .filter(
+            Condition::any()
+                .add(mail_outbox::Column::ClaimedUntil.is_null())
+                .add(mail_outbox::Column::ClaimedUntil.lt(now)),
+        )
+        .exec(db)
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(mail_outbox::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Marks mail `id` sent and forgets its `data` (the one-time keys in its links). Call only once
+/// the transport accepted the message.
+///
+/// # Errors
+/// Database errors.
+pub async fn mark_sent<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    mail_outbox::Entity::update_many()
+        .col_expr(mail_outbox::Column::SentAt, Expr::value(now))
+        .col_expr(
+            mail_outbox::Column::Data,
+            Expr::value(Option::<Value>::None),
+        )
+        .col_expr(
+            mail_outbox::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            mail_outbox::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(mail_outbox::Column::Id.eq(id))
+        .filter(mail_outbox::Column::SentAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Records why a send of `id` failed and releases its claim; `handed_over` is when it was last
+/// handed to the queue (now, when a retry is scheduled), which the sweep measures staleness by.
+///
+/// # Errors
+/// Database errors.
+pub async fn mark_failed<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    error: &str,
+    handed_over: DateTime<Utc>,
+) -> Result<(), AppError> {
+    mail_outbox::Entity::update_many()
+        .col_expr(mail_outbox::Column::LastError, Expr::value(error))
+        .col_expr(mail_outbox::Column::EnqueuedAt, Expr::value(handed_over))
+        .col_expr(
+            mail_outbox::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(mail_outbox::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes unsent mail `id` for handing to the queue: succeeds (one conditional update) when it
+/// was never handed over, or was handed over before `stale_before` and is still unsent — so
+/// two sweeps, or a sweep and [`crate::jobs::Jobs::mail_recorded`], do not both enqueue it.
+///
+/// # Errors
+/// Database errors.
+pub async fn take_for_queue<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let taken = mail_outbox::Entity::update_many()
+        .col_expr(mail_outbox::Column::EnqueuedAt, Expr::value(now))
+        .filter(mail_outbox::Column::Id.eq(id))
+        .filter(due(stale_before))
+        .exec(db)
+        .await?;
+    Ok(taken.rows_affected == 1)
+}
+
+/// Unsent mail never handed over, or handed over before `stale_before` (its job died or gave
+/// up), oldest first, at most `limit`.
+///
+/// # Errors
+/// Database errors.
+pub async fn due_for_queue<C: ConnectionTrait>(
+    db: &C,
+    stale_before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Uuid>, AppError> {
+    Ok(mail_outbox::Entity::find()
+        .select_only()
+        .column(mail_outbox::Column::Id)
+        .filter(due(stale_before))
+        .order_by_asc(mail_outbox::Column::CreatedAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+fn due(stale_before: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(mail_outbox::Column::SentAt.is_null())
+        .add(
+            Condition::any()
+                .add(mail_outbox::Column::EnqueuedAt.is_null())
+                .add(mail_outbox::Column::EnqueuedAt.lt(stale_before)),
+        )
 }

@@ -3,6 +3,7 @@
 //! SQLite by default (a file in a temporary directory); PostgreSQL when `TEST_DATABASE_URL`
 //! is set, with a fresh database per test that is dropped afterwards.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use saaskit::clock::{SharedClock, SystemClock};
@@ -17,6 +18,10 @@ pub struct TestApp {
     pub address: String,
     pub state: AppState,
     pub client: reqwest::Client,
+    /// Where the file transport writes this node's mail (`.eml` files).
+    pub mail_dir: PathBuf,
+    /// The settings this node was built with.
+    pub settings: Settings,
     _db: TestDatabase,
     /// Holds the mail outbox and the SQLite file, removed when the test ends.
     _dir: TempDir,
@@ -64,21 +69,38 @@ pub async fn spawn_app_on(
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = TestDatabase::create(&dir).await;
     let key = saaskit::auth::keys::generate_hex();
-    let figment = customize(node_settings(&db.url(), &key, &dir));
-    start(figment, clock, db, dir).await
+    let figment = customize(node_settings(&db.url(), &key, dir.path()));
+    start(figment, clock, db, dir, true).await
 }
 
-/// The settings every test node runs with.
-fn node_settings(database_url: &str, root_key: &str, dir: &TempDir) -> figment::Figment {
+/// As [`spawn_app_with`], as `saaskit serve --no-worker`: mail is recorded and enqueued, never
+/// sent by this node.
+pub async fn spawn_app_without_worker(
+    customize: impl FnOnce(figment::Figment) -> figment::Figment,
+) -> TestApp {
+    init_test_logging();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = TestDatabase::create(&dir).await;
+    let key = saaskit::auth::keys::generate_hex();
+    let figment = customize(node_settings(&db.url(), &key, dir.path()));
+    start(figment, Arc::new(SystemClock), db, dir, false).await
+}
+
+/// The settings every test node runs with; jobs retry and sweep fast.
+fn node_settings(database_url: &str, root_key: &str, dir: &Path) -> figment::Figment {
     Settings::defaults()
         .merge(("database_url", database_url))
         .merge(("bind", "127.0.0.1:0"))
         .merge(("root_key", root_key))
-        .merge(("mail_dir", dir.path().join("mail-outbox")))
+        .merge(("mail_dir", dir.join("mail-outbox")))
         .merge(("http_workers", 1))
         .merge(("db_max_connections", 5))
         // Every test client is 127.0.0.1; tests of the per-address rate set their own.
         .merge(("auth_attempts_per_minute", 10_000))
+        .merge(("job_retry_base", "200ms"))
+        .merge(("job_max_attempts", 12))
+        .merge(("job_poll_every", "100ms"))
+        .merge(("outbox_sweep_every", "300ms"))
 }
 
 async fn start(
@@ -86,11 +108,15 @@ async fn start(
     clock: SharedClock,
     db: TestDatabase,
     dir: TempDir,
+    worker: bool,
 ) -> TestApp {
     let settings = Settings::from_figment(figment).expect("test settings");
-    let app = Application::build_with_clock(settings, clock)
+    let mut app = Application::build_with_clock(settings.clone(), clock)
         .await
         .expect("the application builds");
+    if !worker {
+        app = app.without_worker();
+    }
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
@@ -98,6 +124,8 @@ async fn start(
         address,
         state,
         client: reqwest::Client::new(),
+        mail_dir: settings.mail_dir.clone(),
+        settings,
         _db: db,
         _dir: dir,
     }
@@ -116,8 +144,24 @@ impl TestApp {
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let key = self.state.root_key.private().to_bytes_hex();
-        let figment = customize(node_settings(&self.db_url(), &key, &dir));
-        start(figment, self.state.clock.clone(), TestDatabase::Shared, dir).await
+        let figment = customize(node_settings(&self.db_url(), &key, dir.path()));
+        start(
+            figment,
+            self.state.clock.clone(),
+            TestDatabase::Shared,
+            dir,
+            true,
+        )
+        .await
+    }
+
+    /// A separate job worker (as `saaskit worker`) on this node's database and settings,
+    /// running until the test ends.
+    pub async fn start_worker(&self) {
+        let worker = saaskit::startup::build_worker(&self.settings, self.state.clock.clone())
+            .await
+            .expect("the worker builds");
+        tokio::spawn(worker.run_until(std::future::pending()));
     }
 
     /// Makes the database unusable for the server: its `plans` table disappears.

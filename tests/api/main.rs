@@ -7,6 +7,7 @@ mod authorization;
 mod cli;
 mod errors;
 mod health;
+mod mail;
 mod migrations;
 mod plans;
 mod schema;

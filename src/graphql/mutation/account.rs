@@ -5,6 +5,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{SignedIn, WholeToken};
 use crate::graphql::types::AuthPayload;
 use crate::services::accounts::{self, Login, Signup};
+use crate::services::password_reset;
 use crate::services::validate;
 
 #[derive(InputObject)]
@@ -26,6 +27,13 @@ pub struct LoginInput {
 #[derive(InputObject)]
 pub struct ChangePasswordInput {
     current_password: String,
+    new_password: String,
+}
+
+#[derive(InputObject)]
+pub struct ResetPasswordInput {
+    /// The key from the reset link.
+    token: String,
     new_password: String,
 }
 
@@ -129,5 +137,46 @@ impl AccountMutation {
         .await?;
         state.tokens.forget_user(ctx.principal()?.user_id);
         Ok(true)
+    }
+
+    /// Mails a password-reset link to `email` if it names an account. Always `true`, in about
+    /// the same time either way, so it tells nobody whether an address has an account; at most
+    /// three links per account per hour are sent.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let state = ctx.state()?;
+        let recorded = password_reset::request(
+            &state.db,
+            &email,
+            &state.settings.public_url,
+            state.clock.now(),
+        )
+        .await?;
+        if let Some(id) = recorded {
+            // Not awaited: the answer must not wait on the queue (nor show that there was mail).
+            let jobs = state.jobs.clone();
+            tokio::spawn(async move { jobs.mail_recorded(id).await });
+        }
+        Ok(true)
+    }
+
+    /// Sets a new password with the key from a reset link and logs you in; the key dies and
+    /// every other session of the account ends.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ResetPasswordInput,
+    ) -> Result<AuthPayload> {
+        let state = ctx.state()?;
+        let issued = password_reset::reset(
+            &state.db,
+            &state.root_key,
+            state.session_ttl(),
+            state.clock.now(),
+            &input.token,
+            SecretString::from(input.new_password),
+        )
+        .await?;
+        state.tokens.forget_user(issued.claims.user_id);
+        Ok(issued.into())
     }
 }

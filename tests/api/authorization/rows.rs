@@ -63,6 +63,14 @@ pub fn all() -> Vec<Row> {
 
 /// Invitations and members: team:manage in business A; another business's ids are not found.
 fn team(rows: &mut Vec<Row>) {
+    rows.push(read(
+        "mutation { requestPasswordReset(email: \"owner@example.com\") }",
+        PUBLIC,
+    ));
+    rows.push(read(
+        "mutation { resetPassword(input: { token: \"00\", newPassword: \"another password\" }) { token } }",
+        "B B BBB B B BB F BBBB",
+    ));
     const MANAGE: &str = "U F FOO N F FO F UUUU";
     let preview = [
         "email",

@@ -1,0 +1,165 @@
+//! The job worker: an apalis monitor running the `SendMail` handler, plus the outbox sweep.
+//! `saaskit serve` runs one in-process, `saaskit worker` runs one alone; any number may run
+//! on one database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{BackendExt, Monitor, Strategy, WorkerBuilder};
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+
+use super::send_mail::{Delivery, send_mail};
+use super::{Queue, SendMail};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::mail::Mailer;
+use crate::services::outbox;
+
+/// Mail handed over per sweep; the rest waits for the next one.
+const SWEEP_BATCH: u64 = 100;
+
+/// A job worker, ready to run.
+pub struct Worker {
+    delivery: Arc<Delivery>,
+    poll_every: Duration,
+    sweep_every: Duration,
+    stale_after: chrono::TimeDelta,
+    shutdown_timeout: Duration,
+}
+
+impl Worker {
+    /// A worker sending mail with the transport of `settings`, reading the outbox on `db` and
+    /// jobs from `queue`.
+    ///
+    /// # Errors
+    /// The mail settings are unusable.
+    pub fn new(
+        settings: &Settings,
+        db: DatabaseConnection,
+        queue: Queue,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
+        let mailer = Mailer::from_settings(settings)?;
+        Ok(Worker {
+            delivery: Arc::new(Delivery {
+                db,
+                mailer,
+                queue,
+                clock,
+                retry_base: settings.job_retry_base,
+                max_attempts: settings.job_max_attempts,
+            }),
+            poll_every: settings.job_poll_every,
+            sweep_every: settings.outbox_sweep_every,
+            stale_after: chrono::TimeDelta::from_std(settings.outbox_stale_after)
+                .unwrap_or(chrono::TimeDelta::MAX),
+            shutdown_timeout: settings.job_shutdown_timeout,
+        })
+    }
+
+    /// Runs until `shutdown` resolves, then stops taking jobs and lets running ones finish for
+    /// at most `SAASKIT_JOB_SHUTDOWN_TIMEOUT`.
+    ///
+    /// # Errors
+    /// The monitor failed.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let sweep = tokio::spawn(sweep(
+            self.delivery.clone(),
+            self.sweep_every,
+            self.stale_after,
+            stopped.clone(),
+        ));
+        let monitor = self.monitor();
+        let mut stopped = stopped;
+        let signal = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            tracing::info!("job worker stopping: finishing running jobs");
+            Ok(())
+        };
+        let result = monitor.run_with_signal(signal).await;
+        sweep.abort();
+        result.map_err(|err| anyhow::anyhow!("the job worker failed: {err}"))
+    }
+
+    fn monitor(&self) -> Monitor {
+        let delivery = self.delivery.clone();
+        let poll_every = self.poll_every;
+        // apalis records which worker holds a job by name: each process needs its own.
+        let name = format!("saaskit-mail-{}", uuid::Uuid::now_v7());
+        let monitor = Monitor::new()
+            .shutdown_timeout(self.shutdown_timeout)
+            .should_restart(|worker, error| {
+                tracing::warn!(worker = worker.name(), error = %error, "job worker restarts");
+                true
+            });
+        match delivery.queue.clone() {
+            Queue::Sqlite(storage) => monitor.register(move |_| {
+                WorkerBuilder::new(name.clone())
+                    .backend(
+                        storage
+                            .clone()
+                            .poll_with_strategy(Strategy::new().interval(poll_every)),
+                    )
+                    .data(delivery.clone())
+                    .build(send_mail)
+            }),
+            Queue::Postgres(storage) => monitor.register(move |_| {
+                WorkerBuilder::new(name.clone())
+                    .backend(
+                        storage
+                            .clone()
+                            .poll_with_strategy(Strategy::new().interval(poll_every)),
+                    )
+                    .data(delivery.clone())
+                    .build(send_mail)
+            }),
+        }
+    }
+}
+
+/// Every `every`, hands over unsent mail that was never handed over (the process died between
+/// commit and [`super::Jobs::mail_recorded`]) or whose job died or gave up `stale_after` ago.
+/// Each row is taken with a conditional update first, so concurrent sweeps enqueue it once.
+async fn sweep(
+    delivery: Arc<Delivery>,
+    every: Duration,
+    stale_after: chrono::TimeDelta,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        if let Err(err) = sweep_once(&delivery, stale_after).await {
+            tracing::warn!(error = %err, "outbox sweep failed; trying again later");
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn sweep_once(delivery: &Delivery, stale_after: chrono::TimeDelta) -> anyhow::Result<()> {
+    let now = delivery.clock.now();
+    let stale_before = now - stale_after;
+    for id in outbox::due_for_queue(&delivery.db, stale_before, SWEEP_BATCH).await? {
+        if outbox::take_for_queue(&delivery.db, id, now, stale_before).await? {
+            tracing::info!(outbox_id = %id, "sweep hands over a mail");
+            delivery
+                .queue
+                .push(SendMail { outbox_id: id }, Duration::ZERO)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Password reset: a single-use key mailed to the account's address, and the reset that spends
+//! it. The key is 32 random bytes; only its SHA-256 is stored, and compared in constant time.
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use biscuit_auth::KeyPair;
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{MemberStatus, password_resets, team_members, users};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QuerySelect,
+};
+use secrecy::SecretString;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::accounts::{choose_membership, find_by_email};
+use super::outbox::{self, NewMail, Template};
+use super::sessions::{self, Issued, NewSession};
+use super::{audit, validate};
+use crate::auth::password;
+use crate::error::AppError;
+
+/// How long a reset key works.
+pub const KEY_TTL: TimeDelta = TimeDelta::hours(1);
+/// Reset mails per account per [`KEY_TTL`]; further requests send nothing.
+pub const MAILS_PER_HOUR: u64 = 3;
+
+/// Records a reset key and its mail for `email` when it names an active, human account that has
+/// not had [`MAILS_PER_HOUR`] reset mails in the last hour; returns the outbox id to hand to
+/// the worker after commit. Unknown addresses do the same reads and get `None`, so the caller
+/// answers alike for both.
+///
+/// # Errors
+/// Database errors only.
+#[tracing::instrument(skip_all)]
+pub async fn request(
+    db: &DatabaseConnection,
+    email: &str,
+    public_url: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, AppError> {
+    let email = validate::normalize_email(email);
+    let user = find_by_email(db, &email)
+        .await?
+        .filter(|user| user.is_active && !user.is_bot);
+    // The same count whether or not the account exists: the reads look alike from outside.
+    let recent = password_resets::Entity::find()
+        .filter(password_resets::Column::UserId.eq(user.as_ref().map_or(Uuid::nil(), |u| u.id)))
+        .filter(password_resets::Column::CreatedAt.gt(now - KEY_TTL))
+        .count(db)
+        .await?;
+    let Some(user) = user else { return Ok(None) };
+    if recent >= MAILS_PER_HOUR {
+        tracing::info!("password reset refused: too many in the last hour");
+        return Ok(None);
+    }
+    let mut key = [0u8; 32];
+    OsRng.fill_bytes(&mut key);
+    let key = hex::encode(key);
+    let expires_at = now + KEY_TTL;
+    let txn = crate::db::begin_write(db).await?;
+    password_resets::Entity::insert(password_resets::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user.id),
+        token_hash: Set(hash(&key)),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        created_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    let link = format!(
+        "{}/reset-password?token={key}",
+        public_url.trim_end_matches('/')
+    );
+    let data = json!({
+        "name": user.name,
+        "link": link,
+        "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    });
+    let mail = NewMail {
+        template: Template::PasswordReset,
+        to: user.email.clone(),
+        data,
+    };
+    let id = outbox::record(&txn, mail, now).await?;
+    txn.commit().await?;
+    Ok(Some(id))
+}
+
+/// Sets a new password with a reset key: the key (and any other the user holds) dies, every
+/// login session of the user is revoked, each business the user belongs to gets an audit entry,
+/// and a new session is returned, like a login.
+///
+/// # Errors
+/// `BAD_USER_INPUT` on `newPassword` when it is weak; on `token`, with one message, when the
+/// key is unknown, used or expired.
+#[tracing::instrument(skip_all)]
+pub async fn reset(
+    db: &DatabaseConnection,
+    root: &KeyPair,
+    session_ttl: TimeDelta,
+    now: DateTime<Utc>,
+    token: &str,
+    new_password: SecretString,
+) -> Result<Issued, AppError> {
+    password::validate(&new_password, "newPassword")?;
+    let presented = hash(token.trim());
+    let key = password_resets::Entity::find()
+        .filter(password_resets::Column::TokenHash.eq(presented.as_str()))
+        .one(db)
+        .await?
+        .filter(|key| constant_time_eq(key.token_hash.as_bytes(), presented.as_bytes()))
+        .filter(|key| key.used_at.is_none() && key.expires_at > now)
+        .ok_or_else(invalid_key)?;
+    let user = users::Entity::find_by_id(key.user_id)
+        .one(db)
+        .await?
+        .filter(|user| user.is_active && !user.is_bot)
+        .ok_or_else(invalid_key)?;
+    let password_hash = password::hash(new_password).await?;
+
+    let txn = crate::db::begin_write(db).await?;
+    // The conditional update is what makes the key single-use under concurrent resets.
+    let spent = password_resets::Entity::update_many()
+        .col_expr(password_resets::Column::UsedAt, Expr::value(now))
+        .filter(password_resets::Column::Id.eq(key.id))
+        .filter(password_resets::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(invalid_key());
+    }
+    password_resets::Entity::update_many()
+        .col_expr(password_resets::Column::UsedAt, Expr::value(now))
+        .filter(password_resets::Column::UserId.eq(user.id))
+        .filter(password_resets::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?;
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user.id))
+        .exec(&txn)
+        .await?;
+    sessions::revoke_logins(&txn, user.id, None, now).await?;
+    audit_each_business(&txn, user.id, now).await?;
+    let membership = choose_membership(&txn, user.id, None).await?;
+    let session = NewSession::login(&user, membership, sessions::expiry(now, session_ttl)?);
+    let issued = sessions::open(&txn, root, session, now).await?;
+    txn.commit().await?;
+    Ok(issued)
+}
+
+async fn audit_each_business<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let businesses: Vec<Uuid> = team_members::Entity::find()
+        .select_only()
+        .column(team_members::Column::BusinessId)
+        .filter(team_members::Column::UserId.eq(user_id))
+        .filter(team_members::Column::Status.ne(MemberStatus::Deactivated))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for business_id in businesses {
+        let entry = audit::Entry {
+            business_id: Some(business_id),
+            actor_user_id: Some(user_id),
+            action: "user.password_reset",
+            target: Some(user_id.to_string()),
+            data: None,
+        };
+        audit::record(db, entry, now).await?;
+    }
+    Ok(())
+}
+
+fn invalid_key() -> AppError {
+    AppError::bad_input(
+        "token",
+        "this reset link is invalid or has expired; ask for a new one",
+    )
+}
+
+fn hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Equality that takes the same time wherever the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,156 @@
+//! The password-reset flow over HTTP, with the link read from the mail really written.
+
+use chrono::TimeDelta;
+use entity::audit_events;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use super::{header, outbox, reset_token, text_part, wait_for_mails};
+use crate::helpers::{
+    PASSWORD, TestApp, data, error_code, manual_clock, spawn_app, spawn_app_with_clock,
+};
+
+const REQUEST: &str = "mutation($email: String!) { requestPasswordReset(email: $email) }";
+const RESET: &str = "mutation($token: String!, $password: String!) {
+    resetPassword(input: { token: $token, newPassword: $password }) {
+        token viewer { user { email } business { id } } } }";
+const NEW_PASSWORD: &str = "a brand new password";
+
+async fn request(app: &TestApp, email: &str) -> Value {
+    app.graphql(REQUEST, json!({ "email": email }), None).await
+}
+
+async fn reset(app: &TestApp, token: &str, password: &str) -> Value {
+    app.graphql(RESET, json!({ "token": token, "password": password }), None)
+        .await
+}
+
+fn refused_token_message(response: &Value) -> String {
+    assert_eq!(error_code(response), "BAD_USER_INPUT", "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["field"], "token");
+    response["errors"][0]["message"]
+        .as_str()
+        .expect("a message")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
+    let app = spawn_app().await;
+    let account = app.signup("ann@example.com").await;
+    let response = request(&app, "Ann@Example.com").await;
+    assert_eq!(data(&response)["requestPasswordReset"], true);
+
+    let mails = wait_for_mails(&app.mail_dir, Some("ann@example.com"), 1).await;
+    let mail = &mails[0];
+    assert_eq!(header(mail, "Subject"), "Reset your password");
+    assert!(header(mail, "From").contains("no-reply@localhost"));
+    assert!(mail.contains("multipart/alternative"));
+    assert!(mail.contains("Content-Type: text/html"));
+    assert!(text_part(mail).contains("http://127.0.0.1:8080/reset-password?token="));
+    let token = reset_token(mail);
+    assert_eq!(token.len(), 64);
+
+    let response = reset(&app, &token, NEW_PASSWORD).await;
+    let payload = &data(&response)["resetPassword"];
+    assert_eq!(payload["viewer"]["user"]["email"], "ann@example.com");
+    assert_eq!(
+        payload["viewer"]["business"]["id"],
+        account.business_id.as_str()
+    );
+    let new_token = payload["token"].as_str().expect("a token");
+
+    let me = "{ me { user { email } } }";
+    let old = app.graphql(me, json!({}), Some(&account.token)).await;
+    assert_eq!(
+        error_code(&old),
+        "UNAUTHENTICATED",
+        "the old session is over"
+    );
+    data(&app.graphql(me, json!({}), Some(new_token)).await);
+    assert_eq!(
+        error_code(&app.login("ann@example.com", PASSWORD, None).await),
+        "UNAUTHENTICATED"
+    );
+    data(&app.login("ann@example.com", NEW_PASSWORD, None).await);
+
+    let again = reset(&app, &token, "yet another password").await;
+    let unknown = reset(&app, &"ab".repeat(32), "yet another password").await;
+    assert_eq!(
+        refused_token_message(&again),
+        refused_token_message(&unknown)
+    );
+
+    let rows = outbox(&app).await;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].sent_at.is_some(), "marked sent");
+    assert!(
+        rows[0].data.is_none(),
+        "the one-time key is forgotten once sent"
+    );
+    let audited = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("user.password_reset"))
+        .all(&app.state.db)
+        .await
+        .expect("audit");
+    assert_eq!(audited.len(), 1);
+    assert_eq!(
+        audited[0].business_id.map(|id| id.to_string()),
+        Some(account.business_id)
+    );
+}
+
+#[tokio::test]
+async fn a_reset_link_expires_after_an_hour() {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(clock.clone()).await;
+    app.signup("bo@example.com").await;
+    data(&request(&app, "bo@example.com").await);
+    let mails = wait_for_mails(&app.mail_dir, Some("bo@example.com"), 1).await;
+    let token = reset_token(&mails[0]);
+
+    clock.advance(TimeDelta::minutes(61));
+    let expired = reset(&app, &token, NEW_PASSWORD).await;
+    let unknown = reset(&app, "nonsense", NEW_PASSWORD).await;
+    assert_eq!(
+        refused_token_message(&expired),
+        refused_token_message(&unknown)
+    );
+    data(&app.login("bo@example.com", PASSWORD, None).await);
+}
+
+#[tokio::test]
+async fn a_reset_link_works_until_its_hour_is_up() {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(clock.clone()).await;
+    app.signup("cy@example.com").await;
+    data(&request(&app, "cy@example.com").await);
+    let mails = wait_for_mails(&app.mail_dir, Some("cy@example.com"), 1).await;
+    clock.advance(TimeDelta::minutes(59));
+    data(&reset(&app, &reset_token(&mails[0]), NEW_PASSWORD).await);
+}
+
+#[tokio::test]
+async fn an_unknown_email_is_answered_true_and_gets_no_mail() {
+    let app = spawn_app().await;
+    let response = request(&app, "nobody@example.com").await;
+    assert_eq!(data(&response)["requestPasswordReset"], true);
+    // Two sweeps' time: nothing was recorded, so nothing can be sent.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(outbox(&app).await.is_empty());
+    assert!(super::mails_in(&app.mail_dir, None).is_empty());
+}
+
+#[tokio::test]
+async fn at_most_three_reset_mails_per_account_per_hour() {
+    let app = spawn_app().await;
+    app.signup("di@example.com").await;
+    for _ in 0..5 {
+        assert_eq!(
+            data(&request(&app, "di@example.com").await)["requestPasswordReset"],
+            true
+        );
+    }
+    wait_for_mails(&app.mail_dir, Some("di@example.com"), 3).await;
+    assert_eq!(outbox(&app).await.len(), 3);
+}
