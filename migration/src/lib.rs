@@ -13,6 +13,7 @@ mod m20261126_000004_security;
 mod m20261127_000010_mail_outbox;
 mod m20261201_000001_login_known_addresses;
 mod m20261201_000002_usage_event_limit;
+mod m20261202_000001_subscription_cycle;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_mail_outbox::Migration),
             Box::new(m20261201_000001_login_known_addresses::Migration),
             Box::new(m20261201_000002_usage_event_limit::Migration),
+            Box::new(m20261202_000001_subscription_cycle::Migration),
         ]
     }
 }

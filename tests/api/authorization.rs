@@ -110,6 +110,12 @@ const ROWS: &[Row] = &[
     },
     Row {
         field: "business",
+        query: "{ business { usageHistory(first: 5) { edges { node { metric used } } } } }",
+        variables: none,
+        expect: "UOOOOOFOUUUU",
+    },
+    Row {
+        field: "business",
         query: "{ business { members { edges { node { role user { email } } } } invitations { id } } }",
         variables: none,
         expect: "UFOOOOFOUUUU",
@@ -181,6 +187,24 @@ const ROWS: &[Row] = &[
     Row {
         field: "rotateApiKey",
         query: "mutation { rotateApiKey }",
+        variables: none,
+        expect: "UFFOOOFFUUUU",
+    },
+    Row {
+        field: "changePlan",
+        query: "mutation($p: ID!) { changePlan(planId: $p, timing: AT_PERIOD_END) { scheduledPlan { code } } }",
+        variables: |world, _| json!({ "p": world.pro_plan }),
+        expect: "UFFOOOFFUUUU",
+    },
+    Row {
+        field: "cancelSubscription",
+        query: "mutation { cancelSubscription { cancelAtPeriodEnd } }",
+        variables: none,
+        expect: "UFFOOOFFUUUU",
+    },
+    Row {
+        field: "resumeSubscription",
+        query: "mutation { cancelSubscription { id } resumeSubscription { cancelAtPeriodEnd } }",
         variables: none,
         expect: "UFFOOOFFUUUU",
     },

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod accounts;
+mod billing_cycle;
 mod authorization;
 mod cli;
 mod errors;

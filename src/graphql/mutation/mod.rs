@@ -3,6 +3,7 @@ use async_graphql::MergedObject;
 mod account;
 mod business;
 mod staff;
+mod subscription;
 mod usage;
 
 /// The mutation root, merged from one object per area.
@@ -10,6 +11,7 @@ mod usage;
 pub struct Mutation(
     account::AccountMutation,
     business::BusinessMutation,
+    subscription::SubscriptionMutation,
     usage::UsageMutation,
     staff::StaffMutation,
 );
