@@ -14,7 +14,7 @@ fn field(response: &Value) -> &Value {
 #[tokio::test]
 async fn a_plan_change_refuses_unknown_hidden_archived_and_current_plans() {
     let app = spawn_app_with_clock(shared_clock(&manual_clock())).await;
-    let account = app.signup("picky@example.com").await;
+    let mut account = app.signup("picky@example.com").await;
     let staff = app.staff_token("staff@example.com").await;
     let created = app
         .graphql(
@@ -49,7 +49,7 @@ async fn a_plan_change_refuses_unknown_hidden_archived_and_current_plans() {
 #[tokio::test]
 async fn a_downgrade_below_what_is_in_use_is_refused_naming_the_metric() {
     let app = spawn_app_with_clock(shared_clock(&manual_clock())).await;
-    let account = app.signup("big@example.com").await;
+    let mut account = app.signup("big@example.com").await;
     let (pro, free) = (plan_id(&app, "pro").await, plan_id(&app, "free").await);
     data(&change_plan(&app, &account, &pro, "IMMEDIATELY").await);
     data(&record(&app, &account, "applications", 2).await);
@@ -75,11 +75,11 @@ async fn a_downgrade_below_what_is_in_use_is_refused_naming_the_metric() {
 async fn an_immediate_change_starts_a_new_period_and_archives_what_resets() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("now@example.com").await;
+    let mut account = app.signup("now@example.com").await;
     let before = subscription(&app, &account).await;
     data(&record(&app, &account, "recordings", 10).await);
     data(&record(&app, &account, "applications", 1).await);
-    clock.advance(TimeDelta::days(3));
+    advance(&app, &clock, &mut account, TimeDelta::days(3)).await;
     let pro = plan_id(&app, "pro").await;
     let changed = change_plan(&app, &account, &pro, "IMMEDIATELY").await;
     let changed = &data(&changed)["changePlan"];
@@ -102,7 +102,7 @@ async fn an_immediate_change_starts_a_new_period_and_archives_what_resets() {
     assert!(audit_actions(&app, &account).await.contains(&"subscription.plan_changed".to_owned()));
 
     // The old period's end no longer ends anything: the cycle does not touch it.
-    clock.advance(TimeDelta::days(29));
+    advance(&app, &clock, &mut account, TimeDelta::days(29)).await;
     assert_eq!(pass(&app).await.renewed, 0);
 }
 
@@ -110,10 +110,10 @@ async fn an_immediate_change_starts_a_new_period_and_archives_what_resets() {
 async fn usage_history_pages_newest_first() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("pages@example.com").await;
+    let mut account = app.signup("pages@example.com").await;
     for used in 1..=3 {
         data(&record(&app, &account, "recordings", used).await);
-        clock.advance(month());
+        advance(&app, &clock, &mut account, month()).await;
         assert_eq!(pass(&app).await.renewed, 1);
     }
     let page = "query($after: String) { business { usageHistory(first: 2, after: $after) {

@@ -14,13 +14,13 @@ fn at(value: &Value) -> DateTime<Utc> {
 async fn a_free_business_at_its_limit_is_renewed_by_the_cycle_and_records_again() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("free@example.com").await;
+    let mut account = app.signup("free@example.com").await;
     data(&record(&app, &account, "recordings", 1_000).await);
     assert_eq!(error_code(&record(&app, &account, "recordings", 1).await), "QUOTA_EXCEEDED");
     let before = subscription(&app, &account).await;
 
     assert_eq!(pass(&app).await.renewed, 0, "nothing is due yet");
-    clock.advance(month());
+    advance(&app, &clock, &mut account, month()).await;
     let summary = pass(&app).await;
     assert_eq!((summary.renewed, summary.expired), (1, 0));
 
@@ -52,7 +52,7 @@ async fn a_free_business_at_its_limit_is_renewed_by_the_cycle_and_records_again(
 async fn a_beta_business_moved_to_the_hidden_unlimited_plan_is_never_limited() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("beta@example.com").await;
+    let mut account = app.signup("beta@example.com").await;
     let unlimited = plan_id(&app, "unlimited").await;
     let refused = change_plan(&app, &account, &unlimited, "IMMEDIATELY").await;
     assert_eq!(error_code(&refused), "BAD_USER_INPUT");
@@ -70,7 +70,7 @@ async fn a_beta_business_moved_to_the_hidden_unlimited_plan_is_never_limited() {
     for _ in 0..3 {
         data(&record(&app, &account, "recordings", 5_000).await);
         data(&record(&app, &account, "applications", 50).await);
-        clock.advance(month());
+        advance(&app, &clock, &mut account, month()).await;
         assert_eq!(pass(&app).await.renewed, 1);
     }
     let sub = subscription(&app, &account).await;
@@ -81,11 +81,11 @@ async fn a_beta_business_moved_to_the_hidden_unlimited_plan_is_never_limited() {
 async fn periods_missed_while_no_worker_ran_are_caught_up_in_one_step() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("late@example.com").await;
+    let mut account = app.signup("late@example.com").await;
     data(&record(&app, &account, "recordings", 7).await);
     let before = subscription(&app, &account).await;
     let anchor = at(&before["currentPeriodStart"]);
-    clock.advance(TimeDelta::days(100));
+    advance(&app, &clock, &mut account, TimeDelta::days(100)).await;
 
     assert_eq!(pass(&app).await.renewed, 1);
     let after = subscription(&app, &account).await;
@@ -111,7 +111,7 @@ async fn periods_missed_while_no_worker_ran_are_caught_up_in_one_step() {
 async fn a_cancellation_at_period_end_expires_and_resume_undoes_it() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("leaving@example.com").await;
+    let mut account = app.signup("leaving@example.com").await;
     let resume = "mutation { resumeSubscription { cancelAtPeriodEnd } }";
     let cancel = "mutation($e: Boolean) { cancelSubscription(atPeriodEnd: $e) {
         status cancelAtPeriodEnd } }";
@@ -123,7 +123,8 @@ async fn a_cancellation_at_period_end_expires_and_resume_undoes_it() {
     assert_eq!(data(&resumed)["resumeSubscription"]["cancelAtPeriodEnd"], false);
     data(&app.graphql(cancel, json!({ "e": true }), token).await);
 
-    clock.advance(month());
+    advance(&app, &clock, &mut account, month()).await;
+    let token = Some(account.token.as_str());
     assert_eq!(pass(&app).await.expired, 1);
     let sub = subscription(&app, &account).await;
     assert_eq!(sub["status"], "EXPIRED");
@@ -148,18 +149,18 @@ async fn a_cancellation_at_period_end_expires_and_resume_undoes_it() {
 async fn a_declined_renewal_is_past_due_then_expired_after_the_grace_period() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("unpaid@example.com").await;
+    let mut account = app.signup("unpaid@example.com").await;
     let pro = plan_id(&app, "pro").await;
     data(&change_plan(&app, &account, &pro, "IMMEDIATELY").await);
 
-    clock.advance(month());
+    advance(&app, &clock, &mut account, month()).await;
     assert_eq!(pass_with(&app, &Declining).await.past_due, 1);
     assert_eq!(subscription(&app, &account).await["status"], "PAST_DUE");
     assert_eq!(error_code(&record(&app, &account, "recordings", 1).await), "SUBSCRIPTION_INACTIVE");
-    clock.advance(TimeDelta::days(3));
+    advance(&app, &clock, &mut account, TimeDelta::days(3)).await;
     let summary = pass_with(&app, &Declining).await;
     assert_eq!((summary.past_due, summary.still_past_due, summary.expired), (0, 1, 0));
-    clock.advance(TimeDelta::days(5));
+    advance(&app, &clock, &mut account, TimeDelta::days(5)).await;
     assert_eq!(pass_with(&app, &Declining).await.expired, 1);
     assert_eq!(subscription(&app, &account).await["status"], "EXPIRED");
     let actions = audit_actions(&app, &account).await;
@@ -171,12 +172,12 @@ async fn a_declined_renewal_is_past_due_then_expired_after_the_grace_period() {
 async fn a_past_due_subscription_is_active_again_once_a_retry_is_paid() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("retry@example.com").await;
+    let mut account = app.signup("retry@example.com").await;
     let pro = plan_id(&app, "pro").await;
     data(&change_plan(&app, &account, &pro, "IMMEDIATELY").await);
-    clock.advance(month());
+    advance(&app, &clock, &mut account, month()).await;
     assert_eq!(pass_with(&app, &Declining).await.past_due, 1);
-    clock.advance(TimeDelta::days(2));
+    advance(&app, &clock, &mut account, TimeDelta::days(2)).await;
     assert_eq!(pass(&app).await.renewed, 1);
     let sub = subscription(&app, &account).await;
     assert_eq!(sub["status"], "ACTIVE");
@@ -188,7 +189,7 @@ async fn a_past_due_subscription_is_active_again_once_a_retry_is_paid() {
 async fn credit_periods_pay_for_renewals_before_the_provider_is_asked() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("credit@example.com").await;
+    let mut account = app.signup("credit@example.com").await;
     let pro = plan_id(&app, "pro").await;
     data(&change_plan(&app, &account, &pro, "IMMEDIATELY").await);
     let staff = app.staff_token("staff@example.com").await;
@@ -200,11 +201,11 @@ async fn credit_periods_pay_for_renewals_before_the_provider_is_asked() {
         )
         .await,
     );
-    clock.advance(month());
+    advance(&app, &clock, &mut account, month()).await;
     assert_eq!(pass_with(&app, &Declining).await.renewed, 1);
     let sub = subscription(&app, &account).await;
     assert_eq!((&sub["status"], &sub["creditPeriods"]), (&json!("ACTIVE"), &json!(0)));
-    clock.advance(month());
+    advance(&app, &clock, &mut account, month()).await;
     assert_eq!(pass_with(&app, &Declining).await.past_due, 1);
 }
 
@@ -212,13 +213,13 @@ async fn credit_periods_pay_for_renewals_before_the_provider_is_asked() {
 async fn a_plan_change_at_period_end_takes_effect_when_the_period_ends() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("upgrade@example.com").await;
+    let mut account = app.signup("upgrade@example.com").await;
     let pro = plan_id(&app, "pro").await;
     let scheduled = change_plan(&app, &account, &pro, "AT_PERIOD_END").await;
     let scheduled = &data(&scheduled)["changePlan"];
     assert_eq!((&scheduled["plan"]["code"], &scheduled["scheduledPlan"]["code"]),
         (&json!("free"), &json!("pro")));
-    clock.advance(month());
+    advance(&app, &clock, &mut account, month()).await;
     let summary = pass(&app).await;
     assert_eq!((summary.renewed, summary.plan_changes), (1, 1));
     let sub = subscription(&app, &account).await;
@@ -233,7 +234,7 @@ async fn a_plan_change_at_period_end_takes_effect_when_the_period_ends() {
 async fn housekeeping_prunes_old_usage_keys_expired_sessions_and_spent_resets() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(shared_clock(&clock)).await;
-    let account = app.signup("tidy@example.com").await;
+    let mut account = app.signup("tidy@example.com").await;
     let keyed = "mutation { recordUsage(input: { metric: \"recordings\", idempotencyKey: \"k1\" }) {
         used duplicate } }";
     data(&app.graphql(keyed, json!({}), Some(&account.api_key)).await);
@@ -264,7 +265,7 @@ async fn housekeeping_prunes_old_usage_keys_expired_sessions_and_spent_resets() 
     let first = pass(&app).await.pruned;
     assert_eq!((first.usage_events, first.sessions, first.password_resets), (0, 0, 1));
 
-    clock.advance(TimeDelta::hours(25));
+    advance(&app, &clock, &mut account, TimeDelta::hours(25)).await;
     let later = pass(&app).await.pruned;
     assert_eq!((later.usage_events, later.password_resets), (1, 1));
     assert!(later.sessions >= 1, "the signup's login session expired: {later:?}");

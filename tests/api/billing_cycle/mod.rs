@@ -238,3 +238,17 @@ pub fn month() -> TimeDelta {
 pub fn shared_clock(clock: &Arc<saaskit::clock::ManualClock>) -> saaskit::clock::SharedClock {
     clock.clone()
 }
+
+/// Moves the clock by `by` and logs `account` in again (its session lives a day).
+pub async fn advance(
+    app: &TestApp,
+    clock: &saaskit::clock::ManualClock,
+    account: &mut Account,
+    by: TimeDelta,
+) {
+    clock.advance(by);
+    let business = account.business_id.clone();
+    account.token = app
+        .token_for(&account.email, crate::helpers::PASSWORD, Some(&business))
+        .await;
+}
