@@ -66,8 +66,8 @@ impl Cadence {
             PeriodUnit::Day => whole((at - anchor).num_days(), count),
             PeriodUnit::Week => whole((at - anchor).num_weeks(), count),
             PeriodUnit::Month | PeriodUnit::Year => {
-                let months = i64::from(at.year() - anchor.year()) * 12
-                    + i64::from(at.month()) - i64::from(anchor.month());
+                let months = i64::from(at.year() - anchor.year()) * 12 + i64::from(at.month())
+                    - i64::from(anchor.month());
                 let per = if self.unit == PeriodUnit::Year { 12 } else { 1 };
                 whole(months.max(0), count * per)
             }

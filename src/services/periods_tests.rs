@@ -22,7 +22,12 @@ fn a_month_anchored_on_the_31st_ends_on_each_months_last_day() {
         .collect();
     assert_eq!(
         ends,
-        [at(2027, 2, 28), at(2027, 3, 31), at(2027, 4, 30), at(2027, 5, 31)]
+        [
+            at(2027, 2, 28),
+            at(2027, 3, 31),
+            at(2027, 4, 30),
+            at(2027, 5, 31)
+        ]
     );
 }
 
@@ -46,7 +51,10 @@ fn weeks_and_days_are_fixed_lengths() {
         count: 2,
         unit: PeriodUnit::Week,
     };
-    assert_eq!(two_weeks.boundary(at(2027, 1, 31), 3), Some(at(2027, 3, 14)));
+    assert_eq!(
+        two_weeks.boundary(at(2027, 1, 31), 3),
+        Some(at(2027, 3, 14))
+    );
     let ten_days = Cadence {
         count: 10,
         unit: PeriodUnit::Day,
@@ -61,9 +69,14 @@ fn the_period_containing_a_late_instant_is_found_in_one_step() {
         .containing(anchor, at(2027, 7, 15))
         .expect("in range");
     assert_eq!(period.index, 5);
-    assert_eq!((period.start, period.end), (at(2027, 6, 30), at(2027, 7, 31)));
+    assert_eq!(
+        (period.start, period.end),
+        (at(2027, 6, 30), at(2027, 7, 31))
+    );
     // A boundary belongs to the period it starts.
-    let period = MONTHLY.containing(anchor, at(2027, 3, 31)).expect("in range");
+    let period = MONTHLY
+        .containing(anchor, at(2027, 3, 31))
+        .expect("in range");
     assert_eq!((period.index, period.start), (2, at(2027, 3, 31)));
     // Before the anchor: the first period.
     assert_eq!(
@@ -96,9 +109,8 @@ fn cadence() -> impl Strategy<Value = Cadence> {
 
 fn anchor() -> impl Strategy<Value = DateTime<Utc>> {
     // 2000-01-01 .. 2060-01-01, to the second.
-    (946_684_800i64..2_840_140_800).prop_map(|secs| {
-        DateTime::<Utc>::from_timestamp(secs, 0).expect("in range")
-    })
+    (946_684_800i64..2_840_140_800)
+        .prop_map(|secs| DateTime::<Utc>::from_timestamp(secs, 0).expect("in range"))
 }
 
 fn days_in_month(year: i32, month: u32) -> u32 {

@@ -52,7 +52,10 @@ pub async fn change_plan<C: ConnectionTrait + TransactionTrait>(
     }
     let sub = locked(&txn, business_id).await?;
     if sub.plan_id == plan.id {
-        return Err(AppError::bad_input("planId", "the subscription is on this plan"));
+        return Err(AppError::bad_input(
+            "planId",
+            "the subscription is on this plan",
+        ));
     }
     fits(&txn, &sub, &plan).await?;
     let mut active: subscriptions::ActiveModel = sub.clone().into();
@@ -92,7 +95,17 @@ pub async fn change_plan<C: ConnectionTrait + TransactionTrait>(
         }
     };
     let data = json!({ "from": sub.plan_id, "to": plan.id, "timing": data });
-    write(txn, active, business_id, actor, action, Some(plan.code), data, now).await
+    write(
+        txn,
+        active,
+        business_id,
+        actor,
+        action,
+        Some(plan.code),
+        data,
+        now,
+    )
+    .await
 }
 
 /// Ends the subscription at the end of its period (`at_period_end`, undone by [`resume`]), or
@@ -111,7 +124,10 @@ pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
     let txn = crate::db::begin_write(db).await?;
     let sub = locked(&txn, business_id).await?;
     if ended(&sub) {
-        return Err(AppError::conflict("atPeriodEnd", "the subscription has already ended"));
+        return Err(AppError::conflict(
+            "atPeriodEnd",
+            "the subscription has already ended",
+        ));
     }
     if at_period_end && sub.cancel_at_period_end {
         return Ok(sub);
@@ -154,7 +170,17 @@ pub async fn resume<C: ConnectionTrait + TransactionTrait>(
     active.cancel_at_period_end = Set(false);
     active.updated_at = Set(now);
     let data = json!({ "periodEnd": sub.current_period_end });
-    write(txn, active, business_id, actor, "subscription.resumed", None, data, now).await
+    write(
+        txn,
+        active,
+        business_id,
+        actor,
+        "subscription.resumed",
+        None,
+        data,
+        now,
+    )
+    .await
 }
 
 fn ended(sub: &subscriptions::Model) -> bool {
@@ -166,7 +192,10 @@ fn ended(sub: &subscriptions::Model) -> bool {
 
 /// The business's subscription, locked until the transaction ends (PostgreSQL; SQLite's
 /// `BEGIN IMMEDIATE` already holds the one write lock).
-async fn locked<C: ConnectionTrait>(txn: &C, business_id: Uuid) -> Result<subscriptions::Model, AppError> {
+async fn locked<C: ConnectionTrait>(
+    txn: &C,
+    business_id: Uuid,
+) -> Result<subscriptions::Model, AppError> {
     subscriptions::Entity::find()
         .filter(subscriptions::Column::BusinessId.eq(business_id))
         .lock_exclusive()

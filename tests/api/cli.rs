@@ -152,8 +152,14 @@ async fn cycle_once_renews_what_is_due_and_prints_a_summary() {
     let business: uuid::Uuid = account.business_id.parse().expect("a uuid");
     let past = chrono::Utc::now() - chrono::TimeDelta::days(40);
     entity::subscriptions::Entity::update_many()
-        .col_expr(entity::subscriptions::Column::CurrentPeriodStart, Expr::value(past))
-        .col_expr(entity::subscriptions::Column::PeriodAnchor, Expr::value(past))
+        .col_expr(
+            entity::subscriptions::Column::CurrentPeriodStart,
+            Expr::value(past),
+        )
+        .col_expr(
+            entity::subscriptions::Column::PeriodAnchor,
+            Expr::value(past),
+        )
         .col_expr(
             entity::subscriptions::Column::CurrentPeriodEnd,
             Expr::value(past + chrono::TimeDelta::days(30)),
@@ -183,6 +189,9 @@ async fn cycle_once_renews_what_is_due_and_prints_a_summary() {
     assert!(sub.current_period_end > chrono::Utc::now());
 
     let output = saaskit(&["cycle"], &[]);
-    assert!(!output.status.success(), "without --once it explains itself");
+    assert!(
+        !output.status.success(),
+        "without --once it explains itself"
+    );
     assert!(last_line(&output).contains("--once"));
 }

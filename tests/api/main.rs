@@ -3,8 +3,8 @@
 mod helpers;
 
 mod accounts;
-mod billing_cycle;
 mod authorization;
+mod billing_cycle;
 mod cli;
 mod errors;
 mod health;

@@ -40,7 +40,9 @@ pub enum Outcome {
     Renew(Paid),
     Expire(Ending),
     /// The charge was declined: usage stops until it is paid or the grace period ends.
-    PastDue { reason: String },
+    PastDue {
+        reason: String,
+    },
     /// Still declined, still within the grace period: nothing to write.
     Wait,
 }

@@ -17,9 +17,15 @@ use crate::services::audit;
 /// What became of one due subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settled {
-    Renewed { plan_changed: bool },
-    Expired { plan_changed: bool },
-    PastDue { plan_changed: bool },
+    Renewed {
+        plan_changed: bool,
+    },
+    Expired {
+        plan_changed: bool,
+    },
+    PastDue {
+        plan_changed: bool,
+    },
     /// Declined again within the grace period.
     StillPastDue,
     /// Another pass (or a person) changed it since it was read: left to them.
@@ -60,7 +66,10 @@ pub async fn settle<C: ConnectionTrait + TransactionTrait>(
     let txn = crate::db::begin_write(db).await?;
     let mut update = subscriptions::Entity::update_many()
         .col_expr(subscriptions::Column::PlanId, Expr::value(plan.id))
-        .col_expr(subscriptions::Column::ScheduledPlanId, Expr::value(None::<uuid::Uuid>))
+        .col_expr(
+            subscriptions::Column::ScheduledPlanId,
+            Expr::value(None::<uuid::Uuid>),
+        )
         .col_expr(subscriptions::Column::UpdatedAt, Expr::value(now));
     let mut renewal = None;
     let status = match &outcome {
@@ -68,8 +77,14 @@ pub async fn settle<C: ConnectionTrait + TransactionTrait>(
             let (anchor, period) = decide::next_period(&sub, old_plan, plan, now)
                 .ok_or_else(|| AppError::Internal(anyhow::anyhow!("period past the calendar")))?;
             update = update
-                .col_expr(subscriptions::Column::CurrentPeriodStart, Expr::value(period.start))
-                .col_expr(subscriptions::Column::CurrentPeriodEnd, Expr::value(period.end))
+                .col_expr(
+                    subscriptions::Column::CurrentPeriodStart,
+                    Expr::value(period.start),
+                )
+                .col_expr(
+                    subscriptions::Column::CurrentPeriodEnd,
+                    Expr::value(period.end),
+                )
                 .col_expr(subscriptions::Column::PeriodAnchor, Expr::value(anchor));
             if *paid == Paid::Credit {
                 update = update.col_expr(

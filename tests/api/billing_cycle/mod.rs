@@ -72,7 +72,9 @@ pub const SUBSCRIPTION: &str = "{ business { subscription { status currentPeriod
 
 /// The business's subscription as the API shows it.
 pub async fn subscription(app: &TestApp, account: &Account) -> Value {
-    let response = app.graphql(SUBSCRIPTION, json!({}), Some(&account.token)).await;
+    let response = app
+        .graphql(SUBSCRIPTION, json!({}), Some(&account.token))
+        .await;
     data(&response)["business"]["subscription"].clone()
 }
 
@@ -123,7 +125,12 @@ pub async fn audit_actions(app: &TestApp, account: &Account) -> Vec<String> {
         .as_array()
         .expect("edges")
         .iter()
-        .map(|edge| edge["node"]["action"].as_str().expect("an action").to_owned())
+        .map(|edge| {
+            edge["node"]["action"]
+                .as_str()
+                .expect("an action")
+                .to_owned()
+        })
         .collect();
     actions.reverse();
     actions
@@ -176,7 +183,10 @@ pub async fn due_subscriptions(
     let db = &app.state.db;
     let mut ids = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
-        let rows: Vec<_> = chunk.iter().map(|_| (Uuid::now_v7(), Uuid::now_v7())).collect();
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|_| (Uuid::now_v7(), Uuid::now_v7()))
+            .collect();
         businesses::Entity::insert_many(rows.iter().map(|(b, _)| businesses::ActiveModel {
             id: Set(*b),
             name: Set(format!("b-{b}")),
@@ -204,12 +214,14 @@ pub async fn due_subscriptions(
         .await
         .expect("subscriptions");
         entity::usage_counters::Entity::insert_many(rows.iter().flat_map(|(_, s)| {
-            METRICS.iter().map(move |metric| entity::usage_counters::ActiveModel {
-                subscription_id: Set(*s),
-                metric: Set((*metric).to_owned()),
-                used: Set(7),
-                period_start: Set(start),
-            })
+            METRICS
+                .iter()
+                .map(move |metric| entity::usage_counters::ActiveModel {
+                    subscription_id: Set(*s),
+                    metric: Set((*metric).to_owned()),
+                    used: Set(7),
+                    period_start: Set(start),
+                })
         }))
         .exec_without_returning(db)
         .await
