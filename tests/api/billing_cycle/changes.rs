@@ -14,7 +14,7 @@ fn field(response: &Value) -> &Value {
 #[tokio::test]
 async fn a_plan_change_refuses_unknown_hidden_archived_and_current_plans() {
     let app = spawn_app_with_clock(shared_clock(&manual_clock())).await;
-    let mut account = app.signup("picky@example.com").await;
+    let account = app.signup("picky@example.com").await;
     let staff = app.staff_token("staff@example.com").await;
     let created = app
         .graphql(
@@ -69,7 +69,7 @@ async fn a_plan_change_refuses_unknown_hidden_archived_and_current_plans() {
 #[tokio::test]
 async fn a_downgrade_below_what_is_in_use_is_refused_naming_the_metric() {
     let app = spawn_app_with_clock(shared_clock(&manual_clock())).await;
-    let mut account = app.signup("big@example.com").await;
+    let account = app.signup("big@example.com").await;
     let (pro, free) = (plan_id(&app, "pro").await, plan_id(&app, "free").await);
     data(&change_plan(&app, &account, &pro, "IMMEDIATELY").await);
     data(&record(&app, &account, "applications", 2).await);
