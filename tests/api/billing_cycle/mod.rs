@@ -3,6 +3,8 @@
 
 mod changes;
 mod concurrency;
+mod endings;
+mod housekeeping;
 mod lifecycle;
 
 use std::sync::Arc;
