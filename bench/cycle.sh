@@ -6,6 +6,7 @@
 #
 #   bench/cycle.sh                        # 10,000 subscriptions
 #   BENCH_SUBSCRIPTIONS=1000 bench/cycle.sh
+#   BENCH_BIN=target/debug/saaskit bench/cycle.sh   # an already built binary
 #
 # Needs psql, pgbench and /usr/bin/time; creates and drops the database saaskit_bench_cycle.
 set -euo pipefail
@@ -21,16 +22,20 @@ trap 'rm -rf "$WORK"; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS saaskit_b
 for tool in psql pgbench /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing"; exit 1; }
 done
-echo "bench: building (release)"
-cargo build --release --quiet --bin saaskit
-BIN=target/release/saaskit
+BIN=${BENCH_BIN:-}
+if [ -z "$BIN" ]; then
+  echo "bench: building (release)"
+  cargo build --release --quiet --bin saaskit
+  BIN=target/release/saaskit
+fi
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS saaskit_bench_cycle WITH (FORCE)" >/dev/null
 psql "$PG/postgres" -qc "CREATE DATABASE saaskit_bench_cycle" >/dev/null
 DATABASE_URL=$DB SAASKIT_LOG=warn "$BIN" migrate
 
 seed() { # N due subscriptions on one free plan with three resetting metrics, 7 used each
-  psql "$DB" -q <<SQL
+  psql "$DB" -q -v ON_ERROR_STOP=1 <<SQL
+SET client_min_messages = warning;
 TRUNCATE usage_periods, usage_counters, audit_events, subscriptions, businesses, plan_limits, plans CASCADE;
 INSERT INTO plans (id, code, name, price_cents, currency, period_count, period_unit, is_public,
                    is_default, created_at, updated_at)
