@@ -28,6 +28,14 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Run the subscription cycle: renewals, expiries, scheduled plan changes, pruning.
+    /// `saaskit worker` runs it every SAASKIT_CYCLE_EVERY; `--once` runs one pass now and
+    /// prints what it did.
+    Cycle {
+        /// Run one pass and exit (the only mode here; the schedule belongs to the worker).
+        #[arg(long)]
+        once: bool,
+    },
     /// Print a new root key for SAASKIT_ROOT_KEY.
     Keygen,
     /// Manage staff users.

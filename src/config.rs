@@ -54,6 +54,12 @@ pub struct Settings {
     /// `SAASKIT_CYCLE_EVERY`: how often the subscription cycle runs.
     #[serde(with = "humantime_serde")]
     pub cycle_every: Duration,
+    /// `SAASKIT_BILLING_GRACE`: how long a PAST_DUE subscription waits before EXPIRED.
+    #[serde(with = "humantime_serde")]
+    pub billing_grace: Duration,
+    /// `SAASKIT_IDEMPOTENCY_WINDOW`: how long usage idempotency keys are kept.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_window: Duration,
     /// `SAASKIT_SESSION_TTL`: lifetime of a login session.
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
@@ -121,6 +127,8 @@ struct Defaults {
     mail_dir: &'static str,
     mail_from: &'static str,
     cycle_every: &'static str,
+    billing_grace: &'static str,
+    idempotency_window: &'static str,
     session_ttl: &'static str,
     env: Environment,
     log_format: LogFormat,
@@ -143,6 +151,8 @@ const DEFAULTS: Defaults = Defaults {
     mail_dir: "mail-outbox",
     mail_from: "saaskit <no-reply@localhost>",
     cycle_every: "60s",
+    billing_grace: "7d",
+    idempotency_window: "24h",
     session_ttl: "24h",
     env: Environment::Development,
     log_format: LogFormat::Compact,
@@ -161,6 +171,15 @@ const DEFAULTS: Defaults = Defaults {
 /// session could matter, and under a minute no one can use one.
 pub const SESSION_TTL_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_secs(60)..=Duration::from_secs(365 * 24 * 3600);
+
+/// How long a PAST_DUE subscription may wait: zero expires it at the first decline; past a
+/// year no one is still waiting to pay.
+pub const BILLING_GRACE_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::ZERO..=Duration::from_secs(365 * 24 * 3600);
+
+/// How long usage idempotency keys are kept: `recordUsage` promises at least a day.
+pub const IDEMPOTENCY_WINDOW_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(24 * 3600)..=Duration::from_secs(365 * 24 * 3600);
 
 /// A setting that could not be used, named by its environment variable.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +256,18 @@ impl Settings {
             return Err(invalid(
                 "SAASKIT_SESSION_TTL",
                 "must be between 1m and 365d (e.g. 24h)",
+            ));
+        }
+        if !BILLING_GRACE_RANGE.contains(&self.billing_grace) {
+            return Err(invalid(
+                "SAASKIT_BILLING_GRACE",
+                "must be between 0s and 365d (e.g. 7d)",
+            ));
+        }
+        if !IDEMPOTENCY_WINDOW_RANGE.contains(&self.idempotency_window) {
+            return Err(invalid(
+                "SAASKIT_IDEMPOTENCY_WINDOW",
+                "must be between 24h and 365d (recordUsage promises a day)",
             ));
         }
         if self.cycle_every.is_zero() {
@@ -405,6 +436,23 @@ mod tests {
         for ttl in ["1m", "365d", "24h"] {
             with(&[("session_ttl", ttl)]).expect(ttl);
         }
+    }
+
+    #[test]
+    fn billing_grace_and_idempotency_window_are_checked() {
+        let settings = with(&[]).expect("defaults parse");
+        assert_eq!(settings.billing_grace, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(settings.idempotency_window, Duration::from_secs(24 * 3600));
+        for (key, value, var) in [
+            ("billing_grace", "366d", "SAASKIT_BILLING_GRACE"),
+            ("billing_grace", "5000000000000h", "SAASKIT_BILLING_GRACE"),
+            ("idempotency_window", "1h", "SAASKIT_IDEMPOTENCY_WINDOW"),
+            ("idempotency_window", "400d", "SAASKIT_IDEMPOTENCY_WINDOW"),
+        ] {
+            let err = with(&[(key, value)]).expect_err(value);
+            assert!(err.to_string().starts_with(var), "{err}");
+        }
+        with(&[("billing_grace", "0s"), ("idempotency_window", "48h")]).expect("in range");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::io::BufRead;
 use saaskit::cli::{Cli, Command, StaffCommand};
 use saaskit::clock::{Clock, SystemClock};
 use saaskit::config::Settings;
+use saaskit::services::cycle;
 use saaskit::services::staff::{self, Ensured, IfNotStaff};
 use saaskit::{auth, graphql, startup, telemetry};
 
@@ -36,6 +37,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let settings = Settings::load()?;
             telemetry::init(settings.log_format, &settings.log);
             startup::migrate(&settings).await?;
+            Ok(())
+        }
+        Command::Cycle { once } => {
+            anyhow::ensure!(
+                once,
+                "the cycle runs on a schedule in `saaskit worker`; `saaskit cycle --once` runs \
+                 one pass now"
+            );
+            let settings = Settings::load()?;
+            telemetry::init(settings.log_format, &settings.log);
+            let db = startup::connect_and_migrate(&settings).await?;
+            let policy = cycle::Policy::from_settings(&settings, db.get_database_backend());
+            let summary = cycle::run_once(&db, SystemClock.now(), &cycle::ManualProvider, &policy)
+                .await
+                .map_err(|err| anyhow::anyhow!("the cycle pass failed: {err:?}"))?;
+            println!("{summary}");
             Ok(())
         }
         Command::Staff { command } => {

@@ -14,6 +14,9 @@ pub struct Model {
     pub status: SubscriptionStatus,
     pub current_period_start: DateTimeUtc,
     pub current_period_end: DateTimeUtc,
+    /// The instant periods are counted from: period k ends `k` periods after it. `None` only
+    /// on rows written before it existed, where `current_period_start` stands in.
+    pub period_anchor: Option<DateTimeUtc>,
     pub cancel_at_period_end: bool,
     pub scheduled_plan_id: Option<Uuid>,
     pub credit_periods: i32,

@@ -14,6 +14,7 @@ mod m20261127_000010_mail_outbox;
 mod m20261127_000020_mail_outbox_claim;
 mod m20261201_000001_login_known_addresses;
 mod m20261201_000002_usage_event_limit;
+mod m20261202_000001_subscription_cycle;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_login_known_addresses::Migration),
             Box::new(m20261201_000002_usage_event_limit::Migration),
             Box::new(m20261127_000020_mail_outbox_claim::Migration),
+            Box::new(m20261202_000001_subscription_cycle::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! Subscriptions: the one a business starts with, and staff's grants.
 
-use chrono::{DateTime, Months, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use entity::{PeriodUnit, SubscriptionStatus, plans, subscriptions};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -10,35 +10,25 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::audit;
+use super::periods::Cadence;
 use crate::error::AppError;
 
-/// The end of `periods` billing periods of `count` `unit`s from `anchor`. Months are calendar
-/// months counted from the anchor, so a subscription started on Jan 31 ends its periods on
-/// Feb 28 (or 29), Mar 31, Apr 30, …
+/// The end of `periods` billing periods of `count` `unit`s from `anchor` (see
+/// [`Cadence::boundary`]); the calendar's last instant when that lies beyond it.
 pub fn period_end(
     anchor: DateTime<Utc>,
     periods: u32,
     count: u32,
     unit: PeriodUnit,
 ) -> DateTime<Utc> {
-    let n = periods.saturating_mul(count);
-    let far = DateTime::<Utc>::MAX_UTC;
-    match unit {
-        PeriodUnit::Day => anchor
-            .checked_add_signed(TimeDelta::days(n.into()))
-            .unwrap_or(far),
-        PeriodUnit::Week => anchor
-            .checked_add_signed(TimeDelta::weeks(n.into()))
-            .unwrap_or(far),
-        PeriodUnit::Month => anchor.checked_add_months(Months::new(n)).unwrap_or(far),
-        PeriodUnit::Year => anchor
-            .checked_add_months(Months::new(n.saturating_mul(12)))
-            .unwrap_or(far),
-    }
+    Cadence { count, unit }
+        .boundary(anchor, periods)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn period_count(plan: &plans::Model) -> u32 {
-    Ord::max(u32::try_from(plan.period_count).unwrap_or(1), 1)
+/// A plan's billing period.
+pub fn cadence(plan: &plans::Model) -> Cadence {
+    Cadence::of(plan.period_count, plan.period_unit)
 }
 
 /// The default plan new businesses start on.
@@ -66,7 +56,8 @@ pub async fn start<C: ConnectionTrait>(
         plan_id: plan.id,
         status: SubscriptionStatus::Active,
         current_period_start: now,
-        current_period_end: period_end(now, 1, period_count(&plan), plan.period_unit),
+        current_period_end: period_end(now, 1, cadence(&plan).count, plan.period_unit),
+        period_anchor: Some(now),
         cancel_at_period_end: false,
         scheduled_plan_id: None,
         credit_periods: 0,

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use entity::{audit_events, businesses, plans, subscriptions, users};
+use entity::{audit_events, businesses, plans, subscriptions, usage_periods, users};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -66,6 +66,24 @@ pub async fn audit_page<C: ConnectionTrait>(
         .order_by_desc(audit_events::Column::Id);
     if let Some(before) = before {
         query = query.filter(audit_events::Column::Id.lt(before));
+    }
+    Ok(query.limit(limit + 1).all(db).await?)
+}
+
+/// One page of a business's archived usage, newest first (rows are archived in period order,
+/// and ids sort by creation): rows older than `before`, at most `limit` plus one.
+pub async fn usage_history_page<C: ConnectionTrait>(
+    db: &C,
+    business_id: Uuid,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<usage_periods::Model>, AppError> {
+    let mut query = usage_periods::Entity::find()
+        .inner_join(subscriptions::Entity)
+        .filter(subscriptions::Column::BusinessId.eq(business_id))
+        .order_by_desc(usage_periods::Column::Id);
+    if let Some(before) = before {
+        query = query.filter(usage_periods::Column::Id.lt(before));
     }
     Ok(query.limit(limit + 1).all(db).await?)
 }

@@ -143,3 +143,55 @@ fn staff_create_reads_the_password_from_stdin_and_the_staff_user_can_log_in() {
         assert!(ok);
     });
 }
+
+#[tokio::test]
+async fn cycle_once_renews_what_is_due_and_prints_a_summary() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let app = crate::helpers::spawn_app().await;
+    let account = app.signup("due@example.com").await;
+    let business: uuid::Uuid = account.business_id.parse().expect("a uuid");
+    let past = chrono::Utc::now() - chrono::TimeDelta::days(40);
+    entity::subscriptions::Entity::update_many()
+        .col_expr(
+            entity::subscriptions::Column::CurrentPeriodStart,
+            Expr::value(past),
+        )
+        .col_expr(
+            entity::subscriptions::Column::PeriodAnchor,
+            Expr::value(past),
+        )
+        .col_expr(
+            entity::subscriptions::Column::CurrentPeriodEnd,
+            Expr::value(past + chrono::TimeDelta::days(30)),
+        )
+        .filter(entity::subscriptions::Column::BusinessId.eq(business))
+        .exec(&app.state.db)
+        .await
+        .expect("the period is moved back");
+
+    let url = app.db_url();
+    let output = tokio::task::spawn_blocking(move || {
+        saaskit(&["cycle", "--once"], &[("DATABASE_URL", url.as_str())])
+    })
+    .await
+    .expect("it runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("renewed 1,"), "{stdout}");
+    assert!(stdout.contains("expired 0,"), "{stdout}");
+    let sub = saaskit::services::billing::subscription_of(&app.state.db, business)
+        .await
+        .expect("the subscription");
+    assert!(sub.current_period_end > chrono::Utc::now());
+
+    let output = saaskit(&["cycle"], &[]);
+    assert!(
+        !output.status.success(),
+        "without --once it explains itself"
+    );
+    assert!(last_line(&output).contains("--once"));
+}

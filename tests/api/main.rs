@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod authorization;
+mod billing_cycle;
 mod cli;
 mod errors;
 mod health;

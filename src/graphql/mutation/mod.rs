@@ -3,6 +3,7 @@ use async_graphql::MergedObject;
 mod account;
 mod business;
 mod staff;
+mod subscription;
 mod team;
 mod usage;
 
@@ -12,6 +13,7 @@ pub struct Mutation(
     account::AccountMutation,
     business::BusinessMutation,
     team::TeamMutation,
+    subscription::SubscriptionMutation,
     usage::UsageMutation,
     staff::StaffMutation,
 );

@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::businesses;
 
-use super::{AuditEvent, Invitation, Subscription, TeamMember, Usage};
+use super::{AuditEvent, Invitation, Subscription, TeamMember, Usage, UsagePeriod};
 use crate::auth::{Access, Right};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
@@ -102,6 +102,23 @@ impl Business {
         let state = ctx.state()?;
         let usage = usage::of_business(&state.db, self.model.id).await?;
         Ok(usage.into_iter().map(Usage::from).collect())
+    }
+
+    /// What each resetting metric used in the periods that have ended, newest first.
+    #[graphql(guard = "OnBusiness(self.model.id, Right::UsageRead, self.access)")]
+    async fn usage_history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, UsagePeriod, EmptyFields, EmptyFields>> {
+        let page = Page::new(first, after.as_deref())?;
+        let state = ctx.state()?;
+        let rows =
+            lookup::usage_history_page(&state.db, self.model.id, page.after, page.limit).await?;
+        Ok(pagination::connection(rows, page, |row| {
+            Edge::new(row.id.to_string(), UsagePeriod::from(row))
+        }))
     }
 
     /// What happened to this business, newest first.

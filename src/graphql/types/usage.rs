@@ -1,5 +1,6 @@
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
+use entity::usage_periods;
 
 use super::graphql_int;
 use crate::services::usage;
@@ -54,4 +55,25 @@ impl From<usage::Recorded> for UsageResult {
 /// What is left under a limit; none for unlimited metrics.
 fn remaining(limit: Option<i64>, used: i64) -> Option<i32> {
     limit.map(|max| graphql_int(max.saturating_sub(used).max(0)))
+}
+
+/// What one metric used in a finished period (or in a span of periods caught up at once, or
+/// the part of a period before a plan change).
+#[derive(SimpleObject)]
+pub struct UsagePeriod {
+    metric: String,
+    used: i32,
+    period_start: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+}
+
+impl From<usage_periods::Model> for UsagePeriod {
+    fn from(row: usage_periods::Model) -> Self {
+        UsagePeriod {
+            used: graphql_int(row.used),
+            period_start: row.period_start,
+            period_end: row.period_end,
+            metric: row.metric,
+        }
+    }
 }

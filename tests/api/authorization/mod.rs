@@ -47,6 +47,7 @@ fn expected(letter: char) -> Option<&'static str> {
         'F' => Some("FORBIDDEN"),
         'N' => Some("NOT_FOUND"),
         'B' => Some("BAD_USER_INPUT"),
+        'C' => Some("CONFLICT"),
         other => panic!("unknown expectation {other}"),
     }
 }

@@ -58,7 +58,34 @@ pub fn all() -> Vec<Row> {
     sessions(&mut rows);
     mutations(&mut rows);
     team(&mut rows);
+    billing(&mut rows);
     rows
+}
+
+/// The subscription: billing:manage in the caller's own business.
+fn billing(rows: &mut Vec<Row>) {
+    rows.push(
+        read(
+            "mutation($p: ID!) { changePlan(planId: $p, timing: AT_PERIOD_END) { scheduledPlan { code } } }",
+            BUSINESS_KEY,
+        )
+        .with(|world| json!({ "p": world.pro_plan })),
+    );
+    rows.push(
+        read(
+            "mutation { cancelSubscription { cancelAtPeriodEnd } }",
+            BUSINESS_KEY,
+        )
+        .destructive(),
+    );
+    // The world's cancellation is pending in business A; the other owner's is not.
+    rows.push(
+        read(
+            "mutation { resumeSubscription { cancelAtPeriodEnd } }",
+            "U F FOO C F FO F UUUU",
+        )
+        .destructive(),
+    );
 }
 
 /// Invitations and members: team:manage in business A; another business's ids are not found.
@@ -229,6 +256,7 @@ fn business(rows: &mut Vec<Row>) {
         "createdAt",
     ];
     let usage = ["metric", "used", "limit", "remaining", "resetsAt"];
+    let history = ["metric", "used", "periodStart", "periodEnd"];
     for (template, fields, expect) in [
         (
             "{ business { subscription { % } } }",
@@ -251,6 +279,11 @@ fn business(rows: &mut Vec<Row>) {
             BUSINESS_READ,
         ),
         ("{ business { usage { % } } }", &usage, BUSINESS_SDK),
+        (
+            "{ business { usageHistory { edges { node { % } } } } }",
+            &history,
+            BUSINESS_SDK,
+        ),
     ] {
         rows.extend(each(template, fields, expect));
     }
@@ -390,7 +423,8 @@ fn mutations(rows: &mut Vec<Row>) {
             "mutation($id: ID!) { archivePlan(id: $id) { archived } }",
             STAFF,
         )
-        .with(|world| json!({ "id": world.pro_plan })),
+        .with(|world| json!({ "id": world.pro_plan }))
+        .destructive(),
     );
     let grant = "mutation($b: ID!, $p: ID!) { grantPlan(businessId: $b, planId: $p) { % } }";
     for field in ["status", "usage { used }"] {

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use entity::{MemberStatus, Role, subscriptions, team_members, users};
+use entity::{MemberStatus, Role, subscriptions, team_members, usage_periods, users};
 use saaskit::auth::token::{self, Claims, Operation};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -203,16 +203,33 @@ impl World {
         .expect("an invitation");
         let pro: Uuid = self.pro_plan.parse().expect("a uuid");
         let unlimited: Uuid = self.unlimited_plan.parse().expect("a uuid");
+        // On `unlimited` (seats for the invitations rows send), `pro` scheduled next — which
+        // `changePlan` rows schedule again — and a cancellation pending for `resumeSubscription`.
         subscriptions::Entity::update_many()
-            .col_expr(subscriptions::Column::PlanId, Expr::value(pro))
-            .col_expr(
-                subscriptions::Column::ScheduledPlanId,
-                Expr::value(unlimited),
-            )
+            .col_expr(subscriptions::Column::PlanId, Expr::value(unlimited))
+            .col_expr(subscriptions::Column::ScheduledPlanId, Expr::value(pro))
+            .col_expr(subscriptions::Column::CancelAtPeriodEnd, Expr::value(true))
             .filter(subscriptions::Column::BusinessId.eq(business_id))
             .exec(db)
             .await
             .expect("a scheduled plan");
+        let subscription = subscriptions::Entity::find()
+            .filter(subscriptions::Column::BusinessId.eq(business_id))
+            .one(db)
+            .await
+            .expect("a query")
+            .expect("a subscription");
+        usage_periods::Entity::insert(usage_periods::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            subscription_id: Set(subscription.id),
+            metric: Set("recordings".to_owned()),
+            period_start: Set(now - chrono::TimeDelta::days(30)),
+            period_end: Set(now),
+            used: Set(7),
+        })
+        .exec_without_returning(db)
+        .await
+        .expect("an archived period");
         let member = team_members::Entity::find()
             .join(JoinType::InnerJoin, team_members::Relation::User.def())
             .filter(users::Column::Email.eq(MEMBER_EMAIL))

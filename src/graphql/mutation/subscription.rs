@@ -1,0 +1,95 @@
+use async_graphql::{Context, Enum, ID, Object, Result};
+
+use crate::auth::Right;
+use crate::graphql::context::ContextExt;
+use crate::graphql::guards::HasRight;
+use crate::graphql::types::Subscription;
+use crate::services::subscription::{self, Timing};
+use crate::services::validate;
+
+/// When a plan change takes effect.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PlanChangeTiming {
+    /// A new period on the new plan starts now; counters that reset start from zero.
+    Immediately,
+    /// The current period ends on the current plan; the new one takes over then.
+    AtPeriodEnd,
+}
+
+impl From<PlanChangeTiming> for Timing {
+    fn from(timing: PlanChangeTiming) -> Self {
+        match timing {
+            PlanChangeTiming::Immediately => Timing::Immediately,
+            PlanChangeTiming::AtPeriodEnd => Timing::AtPeriodEnd,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct SubscriptionMutation;
+
+#[Object]
+impl SubscriptionMutation {
+    /// Moves the business to another public plan. Refused (`QUOTA_EXCEEDED`, naming the
+    /// metric) when its members or a counter that does not reset already exceed the plan.
+    #[graphql(guard = "HasRight(Right::BillingManage)")]
+    async fn change_plan(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        #[graphql(default_with = "Some(PlanChangeTiming::Immediately)")] timing: Option<
+            PlanChangeTiming,
+        >,
+    ) -> Result<Subscription> {
+        let state = ctx.state()?;
+        let principal = ctx.principal()?;
+        let plan_id = validate::id(&plan_id, "planId")?;
+        let timing = timing.unwrap_or(PlanChangeTiming::Immediately).into();
+        let subscription = subscription::change_plan(
+            &state.db,
+            principal.user_id,
+            principal.business()?,
+            plan_id,
+            timing,
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Subscription::new(subscription))
+    }
+
+    /// Ends the subscription when the current period ends (the default; `resumeSubscription`
+    /// undoes it), or at once.
+    #[graphql(guard = "HasRight(Right::BillingManage)")]
+    async fn cancel_subscription(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "Some(true)")] at_period_end: Option<bool>,
+    ) -> Result<Subscription> {
+        let state = ctx.state()?;
+        let principal = ctx.principal()?;
+        let subscription = subscription::cancel(
+            &state.db,
+            principal.user_id,
+            principal.business()?,
+            at_period_end.unwrap_or(true),
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Subscription::new(subscription))
+    }
+
+    /// Withdraws a pending cancellation.
+    #[graphql(guard = "HasRight(Right::BillingManage)")]
+    async fn resume_subscription(&self, ctx: &Context<'_>) -> Result<Subscription> {
+        let state = ctx.state()?;
+        let principal = ctx.principal()?;
+        let subscription = subscription::resume(
+            &state.db,
+            principal.user_id,
+            principal.business()?,
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Subscription::new(subscription))
+    }
+}

@@ -1,0 +1,266 @@
+//! What a business does to its own subscription: change plan, cancel, resume. Each call is one
+//! transaction that locks the subscription, checks everything before it writes, and writes
+//! the change with its audit entry — a refused call leaves the subscription as it was.
+
+use chrono::{DateTime, Utc};
+use entity::{SubscriptionStatus, plan_limits, plans, subscriptions, usage_counters};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    TransactionSession, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit;
+use super::billing::cadence;
+use super::cycle::{Span, archive_and_reset};
+use super::usage::seats;
+use crate::error::AppError;
+
+/// When a plan change takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// A new period on the new plan starts now; resetting counters are archived and reset.
+    Immediately,
+    /// The plan is scheduled and taken up by the cycle when the current period ends.
+    AtPeriodEnd,
+}
+
+/// Moves `business_id` to the public plan `plan_id`, now or at the end of the period.
+///
+/// # Errors
+/// `NOT_FOUND` for an unknown plan; `BAD_USER_INPUT` on `planId` for a hidden or archived plan
+/// (staff use `grantPlan`) or the current plan; `QUOTA_EXCEEDED` naming the metric when the
+/// members or a non-resetting counter already exceed the plan's limit; `CONFLICT` when an
+/// expired subscription is asked to change at a period end it no longer has.
+#[tracing::instrument(skip_all, fields(%business_id, %plan_id))]
+pub async fn change_plan<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: Uuid,
+    business_id: Uuid,
+    plan_id: Uuid,
+    timing: Timing,
+    now: DateTime<Utc>,
+) -> Result<subscriptions::Model, AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let plan = plans::Entity::find_by_id(plan_id)
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound { what: "plan" })?;
+    if !plan.is_public || plan.archived_at.is_some() {
+        return Err(AppError::bad_input("planId", "this plan is not offered"));
+    }
+    let sub = locked(&txn, business_id).await?;
+    if sub.plan_id == plan.id {
+        return Err(AppError::bad_input(
+            "planId",
+            "the subscription is on this plan",
+        ));
+    }
+    fits(&txn, &sub, &plan).await?;
+    let mut active: subscriptions::ActiveModel = sub.clone().into();
+    active.updated_at = Set(now);
+    let (action, data) = match timing {
+        Timing::Immediately => {
+            if sub.current_period_start < now {
+                let span = Span {
+                    start: sub.current_period_start,
+                    end: now,
+                };
+                archive_and_reset(&txn, sub.id, sub.plan_id, span, now).await?;
+            }
+            let end = cadence(&plan)
+                .boundary(now, 1)
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("period past the calendar")))?;
+            active.plan_id = Set(plan.id);
+            active.status = Set(SubscriptionStatus::Active);
+            active.current_period_start = Set(now);
+            active.current_period_end = Set(end);
+            active.period_anchor = Set(Some(now));
+            active.scheduled_plan_id = Set(None);
+            if ended(&sub) {
+                active.cancel_at_period_end = Set(false);
+            }
+            ("subscription.plan_changed", "immediately")
+        }
+        Timing::AtPeriodEnd => {
+            if ended(&sub) {
+                return Err(AppError::conflict(
+                    "timing",
+                    "the subscription has ended; change the plan IMMEDIATELY to start again",
+                ));
+            }
+            active.scheduled_plan_id = Set(Some(plan.id));
+            ("subscription.plan_change_scheduled", "at_period_end")
+        }
+    };
+    let data = json!({ "from": sub.plan_id, "to": plan.id, "timing": data });
+    write(
+        txn,
+        active,
+        business_id,
+        actor,
+        action,
+        Some(plan.code),
+        data,
+        now,
+    )
+    .await
+}
+
+/// Ends the subscription at the end of its period (`at_period_end`, undone by [`resume`]), or
+/// at once (EXPIRED). Asking again for a cancellation already pending changes nothing.
+///
+/// # Errors
+/// `CONFLICT` when the subscription has already ended.
+#[tracing::instrument(skip_all, fields(%business_id))]
+pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: Uuid,
+    business_id: Uuid,
+    at_period_end: bool,
+    now: DateTime<Utc>,
+) -> Result<subscriptions::Model, AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let sub = locked(&txn, business_id).await?;
+    if ended(&sub) {
+        return Err(AppError::conflict(
+            "atPeriodEnd",
+            "the subscription has already ended",
+        ));
+    }
+    if at_period_end && sub.cancel_at_period_end {
+        return Ok(sub);
+    }
+    let mut active: subscriptions::ActiveModel = sub.clone().into();
+    active.updated_at = Set(now);
+    let action = if at_period_end {
+        active.cancel_at_period_end = Set(true);
+        "subscription.cancel_scheduled"
+    } else {
+        active.status = Set(SubscriptionStatus::Expired);
+        active.cancel_at_period_end = Set(false);
+        active.scheduled_plan_id = Set(None);
+        "subscription.canceled"
+    };
+    let data = json!({ "atPeriodEnd": at_period_end, "periodEnd": sub.current_period_end });
+    write(txn, active, business_id, actor, action, None, data, now).await
+}
+
+/// Withdraws a pending cancellation: the subscription renews as before.
+///
+/// # Errors
+/// `CONFLICT` when no cancellation is pending (or the subscription has already ended).
+#[tracing::instrument(skip_all, fields(%business_id))]
+pub async fn resume<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: Uuid,
+    business_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<subscriptions::Model, AppError> {
+    let txn = crate::db::begin_write(db).await?;
+    let sub = locked(&txn, business_id).await?;
+    if ended(&sub) || !sub.cancel_at_period_end {
+        return Err(AppError::Conflict {
+            field: None,
+            message: "no cancellation is pending".to_owned(),
+        });
+    }
+    let mut active: subscriptions::ActiveModel = sub.clone().into();
+    active.cancel_at_period_end = Set(false);
+    active.updated_at = Set(now);
+    let data = json!({ "periodEnd": sub.current_period_end });
+    write(
+        txn,
+        active,
+        business_id,
+        actor,
+        "subscription.resumed",
+        None,
+        data,
+        now,
+    )
+    .await
+}
+
+fn ended(sub: &subscriptions::Model) -> bool {
+    matches!(
+        sub.status,
+        SubscriptionStatus::Expired | SubscriptionStatus::Canceled
+    )
+}
+
+/// The business's subscription, locked until the transaction ends (PostgreSQL; SQLite's
+/// `BEGIN IMMEDIATE` already holds the one write lock).
+async fn locked<C: ConnectionTrait>(
+    txn: &C,
+    business_id: Uuid,
+) -> Result<subscriptions::Model, AppError> {
+    subscriptions::Entity::find()
+        .filter(subscriptions::Column::BusinessId.eq(business_id))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(AppError::NotFound { what: "business" })
+}
+
+/// Refuses a plan whose limits what cannot shrink by itself already exceeds: the members
+/// (seats), and each counter that does not reset. Resetting counters start over anyway.
+async fn fits<C: ConnectionTrait>(
+    txn: &C,
+    sub: &subscriptions::Model,
+    plan: &plans::Model,
+) -> Result<(), AppError> {
+    let limits = plan_limits::Entity::find()
+        .filter(plan_limits::Column::PlanId.eq(plan.id))
+        .filter(plan_limits::Column::ResetsEachPeriod.eq(false))
+        .all(txn)
+        .await?;
+    let counters = usage_counters::Entity::find()
+        .filter(usage_counters::Column::SubscriptionId.eq(sub.id))
+        .all(txn)
+        .await?;
+    for limit in limits {
+        let Some(max) = limit.max else { continue };
+        let used = if limit.metric == "members" {
+            seats(txn, sub.business_id).await?
+        } else {
+            counters
+                .iter()
+                .find(|c| c.metric == limit.metric)
+                .map_or(0, |c| c.used)
+        };
+        if used > max {
+            return Err(AppError::QuotaExceeded {
+                metric: limit.metric,
+                limit: max,
+                used,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write<T: ConnectionTrait + TransactionSession>(
+    txn: T,
+    active: subscriptions::ActiveModel,
+    business_id: Uuid,
+    actor: Uuid,
+    action: &str,
+    target: Option<String>,
+    data: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<subscriptions::Model, AppError> {
+    let updated = subscriptions::Entity::update(active).exec(&txn).await?;
+    let entry = audit::Entry {
+        business_id: Some(business_id),
+        actor_user_id: Some(actor),
+        action,
+        target,
+        data: Some(data),
+    };
+    audit::record(&txn, entry, now).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
