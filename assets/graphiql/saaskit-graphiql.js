@@ -4,12 +4,12 @@
   'use strict';
 
   var defaultQuery = [
-    '# saaskit\'s GraphiQL.',
-    '#',
-    '# Staff: log in, then put the token into the Headers tab below as',
+    '# saaskit\'s GraphiQL. Staff: log in, then paste',
     '#   {"Authorization": "Bearer <token>"}',
-    '# and reload the schema (the ↻ button on the left) to read the documentation.',
-    '# In production the schema and every query need that staff token.',
+    '# into the Headers tab below, and re-fetch the',
+    '# schema (the ↻ button on the left) to read the docs.',
+    '# In production the schema and every query need a',
+    '# staff token.',
     '',
     'mutation StaffLogin($email: String!, $password: String!) {',
     '  login(input: { email: $email, password: $password }) {',
