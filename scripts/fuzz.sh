@@ -6,7 +6,7 @@
 # HAR, and no panic in the server's log.
 #
 # Uses the built binary (SAASKIT_BIN, else target/debug/saaskit: `cargo build` first).
-# FUZZ_EXAMPLES: cases per root field and run (default 12); FUZZ_SECONDS: time cap per run.
+# FUZZ_EXAMPLES: cases per root field and run (default 12); FUZZ_SECONDS: time cap per run (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,7 +14,7 @@ root=$PWD
 bin=${SAASKIT_BIN:-$root/target/debug/saaskit}
 [ -x "$bin" ] || { echo "no saaskit binary at $bin: run cargo build first" >&2; exit 1; }
 examples=${FUZZ_EXAMPLES:-12}
-seconds=${FUZZ_SECONDS:-100}
+seconds=${FUZZ_SECONDS:-60}
 out=$root/target/fuzz
 venv=$root/target/fuzz-venv
 

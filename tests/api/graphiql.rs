@@ -32,6 +32,7 @@ async fn graphiql_is_served_with_its_own_assets_under_a_strict_policy() {
         let csp = headers["content-security-policy"].to_str().expect("ascii");
         assert!(csp.starts_with("default-src 'self';"), "{csp}");
         assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
         assert!(!body.contains("<script>"), "no inline script");
         assert!(!body.contains("http"), "nothing from elsewhere");
     }

@@ -86,9 +86,17 @@ async function explore(page) {
   });
   page.on('pageerror', (err) => problems.push(String(err)));
 
+  await page.evaluateOnNewDocument(() => {
+    window.policyViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.policyViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
   const response = await page.goto(`${server.url}/graphiql`, { waitUntil: 'networkidle0' });
   assert.equal(response.status(), 200);
-  assert.match(response.headers()['content-security-policy'], /^default-src 'self'/);
+  const policy = response.headers()['content-security-policy'];
+  assert.match(policy, /^default-src 'self'/);
+  assert.doesNotMatch(policy, /unsafe/);
   await page.waitForSelector('.graphiql-container .graphiql-query-editor .CodeMirror');
 
   // The headers editor is open by default; staff paste their token there.
@@ -130,6 +138,7 @@ async function explore(page) {
   await page.screenshot({ path: join(ROOT, 'target', 'graphiql.png') });
 
   assert.deepEqual(offsite, [], 'GraphiQL asked for nothing outside saaskit');
+  assert.deepEqual(await page.evaluate(() => window.policyViolations), []);
   const blocked = problems.filter((text) => /Content Security Policy|Refused to/i.test(text));
   assert.deepEqual(blocked, [], 'nothing was blocked by the page\'s policy');
 }
