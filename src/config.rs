@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::client_addr::TrustedProxies;
+use crate::cors::AllowedOrigins;
 
 /// Where saaskit runs: production closes GraphiQL and introspection to everyone but staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +116,10 @@ pub struct Settings {
     /// finish.
     #[serde(with = "humantime_serde")]
     pub job_shutdown_timeout: Duration,
+    /// `SAASKIT_CORS_ORIGINS`: comma-separated browser origins allowed to call the API, or `*`;
+    /// unset means any localhost origin in development and none in production.
+    #[serde(default, deserialize_with = "cors_origins")]
+    pub cors_origins: AllowedOrigins,
 }
 
 /// The defaults, as the figment layer everything else overrides.
@@ -385,6 +390,11 @@ fn trusted_proxies<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Trusted
     TrustedProxies::parse(&list).map_err(serde::de::Error::custom)
 }
 
+fn cors_origins<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AllowedOrigins, D::Error> {
+    let list = String::deserialize(deserializer)?;
+    AllowedOrigins::parse(&list).map_err(serde::de::Error::custom)
+}
+
 fn optional_number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -477,6 +487,21 @@ mod tests {
             assert!(err.to_string().contains("SAASKIT_TRUSTED_PROXIES"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn cors_origins_are_a_list_and_a_bad_one_names_its_variable() {
+        assert_eq!(
+            with(&[]).expect("parses").cors_origins,
+            AllowedOrigins::Default
+        );
+        let settings = with(&[("cors_origins", "https://app.example.com")]).expect("parses");
+        assert_eq!(
+            settings.cors_origins,
+            AllowedOrigins::List(vec!["https://app.example.com".into()])
+        );
+        let err = with(&[("cors_origins", "app.example.com/")]).expect_err("must fail");
+        assert!(err.to_string().starts_with("SAASKIT_CORS_ORIGINS"), "{err}");
     }
 
     #[test]

@@ -1,14 +1,14 @@
-//! The HTTP routes: GraphQL, GraphiQL, and the health probes.
+//! The HTTP routes: GraphQL, GraphiQL (see [`crate::graphiql`]), and the health probes.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 use serde_json::json;
 
 use crate::auth::Caller;
 use crate::auth::authenticate::authenticate;
 use crate::error::{AppError, present_errors};
+use crate::graphiql;
 use crate::graphql::context::{BusinessReach, ClientAddr};
 use crate::graphql::{AppSchema, document};
 use crate::state::AppState;
@@ -18,8 +18,9 @@ const MAX_BODY: usize = 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(graphql))
-        .route("/graphql", web::get().to(graphiql))
-        .route("/graphiql", web::get().to(graphiql))
+        .route("/graphql", web::get().to(graphiql::page))
+        .route("/graphiql", web::get().to(graphiql::page))
+        .route("/graphiql/assets/{name}", web::get().to(graphiql::asset))
         .route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready));
 }
@@ -116,19 +117,6 @@ fn refuse(err: AppError) -> HttpResponse {
     ]);
     present_errors(&mut response);
     HttpResponse::Ok().json(response)
-}
-
-async fn graphiql(state: web::Data<AppState>, http: HttpRequest) -> HttpResponse {
-    if state.settings.is_production() {
-        // Open to staff only: a staff token in the Authorization header.
-        let caller = authenticate(&state, authorization(&http), &[]).await;
-        if !matches!(caller, Ok(ref caller) if caller.is_staff()) {
-            return HttpResponse::NotFound().finish();
-        }
-    }
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
 /// The process is up.

@@ -92,6 +92,7 @@ impl Application {
                 ..shared.clone()
             };
             App::new()
+                .wrap(crate::cors::middleware(&state.settings))
                 .app_data(web::Data::new(graphql::build(state.clone())))
                 .app_data(web::Data::new(state))
                 .configure(http::configure)
