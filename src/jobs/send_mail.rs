@@ -22,12 +22,19 @@ pub struct Delivery {
     pub max_attempts: u32,
 }
 
+/// The apalis handler: delivers the job's outbox row (see [`deliver`]).
+#[tracing::instrument(skip_all, fields(outbox_id = %job.outbox_id))]
+pub async fn send_mail(job: SendMail, delivery: Data<Arc<Delivery>>) -> Result<(), BoxDynError> {
+    deliver(&delivery, job).await
+}
+
 /// Delivers one outbox row. Idempotent: a row that is sent, or claimed by another worker, is
 /// left alone. Returns an error only when the database failed (apalis then runs the job
 /// again); a failed send is handled here, so it is never lost and never retried blindly.
-#[tracing::instrument(skip_all, fields(outbox_id = %job.outbox_id))]
-pub async fn send_mail(job: SendMail, delivery: Data<Arc<Delivery>>) -> Result<(), BoxDynError> {
-    let delivery: &Delivery = &delivery;
+///
+/// # Errors
+/// Database errors.
+pub async fn deliver(delivery: &Delivery, job: SendMail) -> Result<(), BoxDynError> {
     let now = delivery.clock.now();
     // Claiming before sending: of several workers handed this row, one sends.
     let Some(row) = outbox::claim(&delivery.db, job.outbox_id, now).await? else {

@@ -152,13 +152,22 @@ async fn sweep(
 async fn sweep_once(delivery: &Delivery, stale_after: chrono::TimeDelta) -> anyhow::Result<()> {
     let now = delivery.clock.now();
     let stale_before = now - stale_after;
-    for id in outbox::due_for_queue(&delivery.db, stale_before, SWEEP_BATCH).await? {
-        if outbox::take_for_queue(&delivery.db, id, now, stale_before).await? {
+    for (id, handed_over) in outbox::due_for_queue(&delivery.db, stale_before, SWEEP_BATCH).await? {
+        if !outbox::take_for_queue(&delivery.db, id, now, stale_before).await? {
+            continue;
+        }
+        let job = SendMail { outbox_id: id };
+        if handed_over.is_none() {
+            // Committed, but the process died before handing it over: the queue takes it.
             tracing::info!(outbox_id = %id, "sweep hands over a mail");
-            delivery
-                .queue
-                .push(SendMail { outbox_id: id }, Duration::ZERO)
-                .await?;
+            delivery.queue.push(job, Duration::ZERO).await?;
+        } else {
+            // Handed over long ago and still unsent: whatever held up its job, the sweep
+            // delivers it itself (the claim keeps a late job from sending it twice).
+            tracing::warn!(outbox_id = %id, "a queued mail went unsent; the sweep delivers it");
+            if let Err(err) = super::send_mail::deliver(delivery, job).await {
+                tracing::warn!(outbox_id = %id, error = %err, "the sweep could not deliver a mail");
+            }
         }
     }
     Ok(())

@@ -193,7 +193,7 @@ pub async fn take_for_queue<C: ConnectionTrait>(
 }
 
 /// Unsent mail never handed over, or handed over before `stale_before` (its job died or gave
-/// up), oldest first, at most `limit`.
+/// up), oldest first, at most `limit`, each with when it was last handed over.
 ///
 /// # Errors
 /// Database errors.
@@ -201,10 +201,11 @@ pub async fn due_for_queue<C: ConnectionTrait>(
     db: &C,
     stale_before: DateTime<Utc>,
     limit: u64,
-) -> Result<Vec<Uuid>, AppError> {
+) -> Result<Vec<(Uuid, Option<DateTime<Utc>>)>, AppError> {
     Ok(mail_outbox::Entity::find()
         .select_only()
         .column(mail_outbox::Column::Id)
+        .column(mail_outbox::Column::EnqueuedAt)
         .filter(due(stale_before))
         .order_by_asc(mail_outbox::Column::CreatedAt)
         .limit(limit)

@@ -101,6 +101,7 @@ fn node_settings(database_url: &str, root_key: &str, dir: &Path) -> figment::Fig
         .merge(("job_max_attempts", 12))
         .merge(("job_poll_every", "100ms"))
         .merge(("outbox_sweep_every", "300ms"))
+        .merge(("outbox_stale_after", "3s"))
 }
 
 async fn start(
@@ -123,7 +124,7 @@ async fn start(
     TestApp {
         address,
         state,
-        client: reqwest::Client::new(),
+        client: test_client(),
         mail_dir: settings.mail_dir.clone(),
         settings,
         _db: db,
@@ -434,4 +435,14 @@ impl TestApp {
         self.add_membership(business_id, user_id, role).await;
         self.token_for(email, PASSWORD, Some(business_id)).await
     }
+}
+
+/// An HTTP client that drops idle connections well before the server's 5 s keep-alive ends
+/// them, so a request is never sent on a connection the server is closing (hyper's
+/// `IncompleteMessage` under load).
+pub fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .expect("an HTTP client")
 }

@@ -33,21 +33,59 @@ pub async fn invite(app: &TestApp, token: &str, email: &str, role: &str) -> Valu
     .await
 }
 
-/// The link of the latest mail recorded for `to` (read from the outbox: delivery is the job
-/// worker's).
+/// The link of the latest invitation mailed to `to`, read from the `.eml` file the worker
+/// wrote once the outbox row was sent.
 pub async fn latest_mail_link(app: &TestApp, to: &str) -> String {
-    let mail = mail_outbox::Entity::find()
-        .filter(mail_outbox::Column::Recipient.eq(to))
-        .order_by_desc(mail_outbox::Column::Id)
-        .one(&app.state.db)
-        .await
-        .expect("the outbox is readable")
-        .unwrap_or_else(|| panic!("no mail to {to}"));
-    assert_eq!(mail.template, "invitation");
-    mail.data.expect("mail data")["link"]
-        .as_str()
-        .expect("a link")
-        .to_owned()
+    let start = std::time::Instant::now();
+    let latest = loop {
+        let mail = mail_outbox::Entity::find()
+            .filter(mail_outbox::Column::Recipient.eq(to))
+            .order_by_desc(mail_outbox::Column::Id)
+            .one(&app.state.db)
+            .await
+            .expect("the outbox is readable")
+            .unwrap_or_else(|| panic!("no mail to {to}"));
+        assert_eq!(mail.template, "invitation");
+        if let Some(sent) = mail.sent_at {
+            break sent;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "never sent: {mail:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // The newest file to `to`: the mail of the newest row.
+    let mut files: Vec<_> = std::fs::read_dir(&app.mail_dir)
+        .expect("the mail directory")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "eml"))
+        .filter_map(|entry| {
+            let modified = entry.metadata().ok()?.modified().ok()?;
+            let text = std::fs::read_to_string(entry.path()).ok()?;
+            crate::mail::header(&text, "To")
+                .contains(to)
+                .then_some((modified, text))
+        })
+        .collect();
+    files.sort_by_key(|(modified, _)| *modified);
+    let (_, mail) = files
+        .pop()
+        .unwrap_or_else(|| panic!("no .eml to {to} (sent {latest})"));
+    let text = crate::mail::text_part(&mail);
+    let start = text
+        .find("/accept-invite?key=")
+        .unwrap_or_else(|| panic!("no invitation link in {text}"));
+    let link: String = text[..start]
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let key: String = text[start + "/accept-invite?key=".len()..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    format!("{link}/accept-invite?key={key}")
 }
 
 /// The activation key in the latest invitation mailed to `to`.
