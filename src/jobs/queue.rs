@@ -53,7 +53,16 @@ impl Queue {
             PostgresStorage::setup(&pool)
                 .await
                 .context("cannot create the job queue's tables")?;
-            Ok(Queue::Postgres(PostgresStorage::new(&pool)))
+            let storage = PostgresStorage::new(&pool);
+            // A worker that dies holding jobs gives them back after three missed heartbeats
+            // (15 s) rather than apalis's default five minutes, and holds a few at a time.
+            let config = storage
+                .config()
+                .clone()
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(3)
+                .batch_size(4);
+            Ok(Queue::Postgres(storage.with_config(config)))
         }
     }
 

@@ -93,8 +93,6 @@ impl Worker {
     fn monitor(&self) -> Monitor {
         let delivery = self.delivery.clone();
         let poll_every = self.poll_every;
-        // apalis records which worker holds a job by name: each process needs its own.
-        let name = format!("saaskit-mail-{}", uuid::Uuid::now_v7());
         let monitor = Monitor::new()
             .shutdown_timeout(self.shutdown_timeout)
             .should_restart(|worker, error| {
@@ -103,7 +101,7 @@ impl Worker {
             });
         match delivery.queue.clone() {
             Queue::Sqlite(storage) => monitor.register(move |_| {
-                WorkerBuilder::new(name.clone())
+                WorkerBuilder::new(worker_name())
                     .backend(
                         storage
                             .clone()
@@ -113,7 +111,7 @@ impl Worker {
                     .build(send_mail)
             }),
             Queue::Postgres(storage) => monitor.register(move |_| {
-                WorkerBuilder::new(name.clone())
+                WorkerBuilder::new(worker_name())
                     .backend(
                         storage
                             .clone()
@@ -124,6 +122,15 @@ impl Worker {
             }),
         }
     }
+}
+
+/// A name no worker ever had. apalis records which worker holds a job by name, and registers a
+/// name it knows only under a PostgreSQL advisory lock held by the connection that took it
+/// first: a worker restarted under its old name could fail to register for ever, leaving the
+/// queue unserved. So every start — a restart too — is a new worker; the jobs a dead one held
+/// return to the queue once its heartbeats stop (see `Queue::open`).
+fn worker_name() -> String {
+    format!("saaskit-mail-{}", uuid::Uuid::now_v7())
 }
 
 /// Every `every`, hands over unsent mail that was never handed over (the process died between
