@@ -1,4 +1,5 @@
-//! The job worker: an apalis monitor running the `SendMail` handler, plus the outbox sweep.
+//! The job worker: an apalis monitor running the `SendMail` handler, the outbox sweep, and the
+//! subscription cycle every `SAASKIT_CYCLE_EVERY`.
 //! `saaskit serve` runs one in-process, `saaskit worker` runs one alone; any number may run
 //! on one database.
 
@@ -6,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{BackendExt, Monitor, Strategy, WorkerBuilder};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tokio::sync::watch;
 
 use super::send_mail::{Delivery, send_mail};
@@ -14,6 +15,7 @@ use super::{Queue, SendMail};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::mail::Mailer;
+use crate::services::cycle::{self, ManualProvider, Policy};
 use crate::services::outbox;
 
 /// Mail handed over per sweep; the rest waits for the next one.
@@ -26,6 +28,8 @@ pub struct Worker {
     sweep_every: Duration,
     stale_after: chrono::TimeDelta,
     shutdown_timeout: Duration,
+    cycle_every: Duration,
+    cycle_policy: Policy,
 }
 
 impl Worker {
@@ -41,6 +45,7 @@ impl Worker {
         clock: SharedClock,
     ) -> anyhow::Result<Self> {
         let mailer = Mailer::from_settings(settings)?;
+        let cycle_policy = Policy::from_settings(settings, db.get_database_backend());
         Ok(Worker {
             delivery: Arc::new(Delivery {
                 db,
@@ -55,6 +60,8 @@ impl Worker {
             stale_after: chrono::TimeDelta::from_std(settings.outbox_stale_after)
                 .unwrap_or(chrono::TimeDelta::MAX),
             shutdown_timeout: settings.job_shutdown_timeout,
+            cycle_every: settings.cycle_every,
+            cycle_policy,
         })
     }
 
@@ -78,6 +85,12 @@ impl Worker {
             self.stale_after,
             stopped.clone(),
         ));
+        let cycle = tokio::spawn(cycle_loop(
+            self.delivery.clone(),
+            self.cycle_every,
+            self.cycle_policy.clone(),
+            stopped.clone(),
+        ));
         let monitor = self.monitor();
         let mut stopped = stopped;
         let signal = async move {
@@ -87,6 +100,7 @@ impl Worker {
         };
         let result = monitor.run_with_signal(signal).await;
         sweep.abort();
+        cycle.abort();
         result.map_err(|err| anyhow::anyhow!("the job worker failed: {err}"))
     }
 
@@ -151,6 +165,33 @@ async fn sweep(
         }
         if let Err(err) = sweep_once(&delivery, stale_after).await {
             tracing::warn!(error = %err, "outbox sweep failed; trying again later");
+        }
+    }
+}
+
+/// Every `every`, one pass of the subscription cycle ([`cycle::run_once`]). Passes of several
+/// workers may overlap: each renewal is conditional on the period it ends, so none happens
+/// twice; a pass that fails leaves each subscription renewed or untouched for the next one.
+async fn cycle_loop(
+    delivery: Arc<Delivery>,
+    every: Duration,
+    policy: Policy,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+        let now = delivery.clock.now();
+        match cycle::run_once(&delivery.db, now, &ManualProvider, &policy).await {
+            Ok(summary) if summary.renewed + summary.expired + summary.past_due + summary.plan_changes > 0 => {
+                tracing::info!(%summary, "subscription cycle");
+            }
+            Ok(summary) => tracing::debug!(%summary, "subscription cycle"),
+            Err(err) => tracing::warn!(error = %err, "subscription cycle failed; the next pass retries"),
         }
     }
 }

@@ -102,6 +102,8 @@ fn node_settings(database_url: &str, root_key: &str, dir: &Path) -> figment::Fig
         .merge(("job_poll_every", "100ms"))
         .merge(("outbox_sweep_every", "300ms"))
         .merge(("outbox_stale_after", "3s"))
+        // Tests run the cycle themselves; the one that tests the worker's sets its own.
+        .merge(("cycle_every", "1h"))
 }
 
 async fn start(

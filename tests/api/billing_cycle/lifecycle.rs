@@ -162,3 +162,35 @@ async fn a_plan_change_at_period_end_takes_effect_when_the_period_ends() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_running_server_renews_on_its_own_every_cycle_interval() {
+    let clock = manual_clock();
+    let app = crate::helpers::spawn_app_with_clock_and(shared_clock(&clock), |figment| {
+        figment.merge(("cycle_every", "200ms"))
+    })
+    .await;
+    let mut account = app.signup("free@example.com").await;
+    let before = subscription(&app, &account).await;
+    advance(&app, &clock, &mut account, month()).await;
+    // No pass is run by the test: the server's worker does it.
+    let started = std::time::Instant::now();
+    loop {
+        let now = subscription(&app, &account).await;
+        if now["currentPeriodStart"] == before["currentPeriodEnd"] {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "never renewed: {now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        audit_actions(&app, &account)
+            .await
+            .iter()
+            .any(|action| action.starts_with("subscription.renewed")),
+        "the renewal is audited"
+    );
+}
