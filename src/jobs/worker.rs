@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{BackendExt, Monitor, Strategy, WorkerBuilder};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use super::send_mail::{Delivery, send_mail};
@@ -88,7 +88,7 @@ impl Worker {
         let cycle = tokio::spawn(cycle_loop(
             self.delivery.clone(),
             self.cycle_every,
-            self.cycle_policy.clone(),
+            self.cycle_policy,
             stopped.clone(),
         ));
         let monitor = self.monitor();
@@ -187,11 +187,16 @@ async fn cycle_loop(
         }
         let now = delivery.clock.now();
         match cycle::run_once(&delivery.db, now, &ManualProvider, &policy).await {
-            Ok(summary) if summary.renewed + summary.expired + summary.past_due + summary.plan_changes > 0 => {
+            Ok(summary)
+                if summary.renewed + summary.expired + summary.past_due + summary.plan_changes
+                    > 0 =>
+            {
                 tracing::info!(%summary, "subscription cycle");
             }
             Ok(summary) => tracing::debug!(%summary, "subscription cycle"),
-            Err(err) => tracing::warn!(error = %err, "subscription cycle failed; the next pass retries"),
+            Err(err) => {
+                tracing::warn!(error = %err, "subscription cycle failed; the next pass retries")
+            }
         }
     }
 }
