@@ -178,7 +178,9 @@ async fn cycle_loop(
     policy: Policy,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(every);
+    // The first pass one interval after start, like every later one.
+    let start = tokio::time::Instant::now() + every;
+    let mut ticks = tokio::time::interval_at(start, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
