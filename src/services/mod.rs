@@ -9,6 +9,7 @@ pub mod businesses;
 pub mod cycle;
 pub mod impersonation;
 pub mod lookup;
+pub mod one_time_keys;
 pub mod outbox;
 pub mod password_reset;
 pub mod periods;

@@ -1,7 +1,6 @@
 //! Password reset: a single-use key mailed to the account's address, and the reset that spends
 //! it. The key is 32 random bytes; only its SHA-256 is stored, and compared in constant time.
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use biscuit_auth::KeyPair;
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{MemberStatus, password_resets, team_members, users};
@@ -12,14 +11,14 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::accounts::{choose_membership, find_by_email};
 use super::outbox::{self, NewMail, Template};
 use super::sessions::{self, Issued, NewSession};
-use super::{audit, validate};
+use super::{audit, one_time_keys, throttle, validate};
 use crate::auth::password;
+use crate::client_addr::ClientAddr;
 use crate::error::AppError;
 
 /// How long a reset key works.
@@ -37,10 +36,14 @@ pub const MAILS_PER_HOUR: u64 = 3;
 #[tracing::instrument(skip_all)]
 pub async fn request(
     db: &DatabaseConnection,
+    rate: &throttle::AddressRate,
+    client_addr: &ClientAddr,
     email: &str,
     public_url: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, AppError> {
+    // Per client address, like login and signup: one address cannot flood inboxes.
+    rate.check(client_addr)?;
     let email = validate::normalize_email(email);
     let user = find_by_email(db, &email)
         .await?
@@ -56,15 +59,13 @@ pub async fn request(
         tracing::info!("password reset refused: too many in the last hour");
         return Ok(None);
     }
-    let mut key = [0u8; 32];
-    OsRng.fill_bytes(&mut key);
-    let key = hex::encode(key);
+    let key = one_time_keys::generate();
     let expires_at = now + KEY_TTL;
     let txn = crate::db::begin_write(db).await?;
     password_resets::Entity::insert(password_resets::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user.id),
-        token_hash: Set(hash(&key)),
+        token_hash: Set(key.hash),
         expires_at: Set(expires_at),
         used_at: Set(None),
         created_at: Set(now),
@@ -72,8 +73,9 @@ pub async fn request(
     .exec_without_returning(&txn)
     .await?;
     let link = format!(
-        "{}/reset-password?token={key}",
-        public_url.trim_end_matches('/')
+        "{}/reset-password?token={}",
+        public_url.trim_end_matches('/'),
+        key.raw
     );
     let data = json!({
         "name": user.name,
@@ -107,7 +109,7 @@ pub async fn reset(
     new_password: SecretString,
 ) -> Result<Issued, AppError> {
     password::validate(&new_password, "newPassword")?;
-    let presented = hash(token.trim());
+    let presented = one_time_keys::hash_of(token).ok_or_else(invalid_key)?;
     let key = password_resets::Entity::find()
         .filter(password_resets::Column::TokenHash.eq(presented.as_str()))
         .one(db)
@@ -185,10 +187,6 @@ fn invalid_key() -> AppError {
         "token",
         "this reset link is invalid or has expired; ask for a new one",
     )
-}
-
-fn hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// Equality that takes the same time wherever the inputs differ.

@@ -146,6 +146,8 @@ impl AccountMutation {
         let state = ctx.state()?;
         let recorded = password_reset::request(
             &state.db,
+            &state.auth_rate,
+            ctx.client_addr(),
             &email,
             &state.settings.public_url,
             state.clock.now(),

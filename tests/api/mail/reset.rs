@@ -154,3 +154,20 @@ async fn at_most_three_reset_mails_per_account_per_hour() {
     wait_for_mails(&app.mail_dir, Some("di@example.com"), 3).await;
     assert_eq!(outbox(&app).await.len(), 3);
 }
+
+#[tokio::test]
+async fn reset_requests_count_against_the_per_address_rate_of_login_and_signup() {
+    let app = crate::helpers::spawn_app_with(|f| f.merge(("auth_attempts_per_minute", 2))).await;
+    for i in 0..2 {
+        let email = format!("someone-{i}@example.com");
+        assert_eq!(
+            data(&request(&app, &email).await)["requestPasswordReset"],
+            true
+        );
+    }
+    // Whatever the e-mail, a third request from the address waits: nothing about any account
+    // is told by it.
+    let third = request(&app, "anyone@example.com").await;
+    assert_eq!(error_code(&third), "RATE_LIMITED", "{third}");
+    assert_eq!(third["errors"][0]["extensions"]["retryAfter"], 30);
+}
