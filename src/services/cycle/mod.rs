@@ -19,6 +19,7 @@ use crate::error::AppError;
 mod archive;
 pub mod decide;
 pub mod housekeeping;
+mod one_statement;
 pub mod provider;
 pub mod renew;
 

@@ -4,15 +4,18 @@ use chrono::{DateTime, TimeDelta, Utc};
 use entity::{SubscriptionStatus, plans, subscriptions};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
 };
 use serde_json::json;
 
 use super::archive::{Span, archive_and_reset};
 use super::decide::{self, Ending, Outcome, Paid};
+use super::one_statement;
 use super::provider::{BillingProvider, Charge, Decision};
 use crate::error::AppError;
 use crate::services::audit;
+use crate::services::periods::Period;
 
 /// What became of one due subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +66,11 @@ pub async fn settle<C: ConnectionTrait + TransactionTrait>(
         return Ok(Settled::StillPastDue);
     }
     let plan_changed = plan.id != sub.plan_id;
+    if let Outcome::Renew(paid) = outcome
+        && db.get_database_backend() == DbBackend::Postgres
+    {
+        return renew_in_one_statement(db, &sub, old_plan, plan, paid, now).await;
+    }
     let txn = crate::db::begin_write(db).await?;
     let mut update = subscriptions::Entity::update_many()
         .col_expr(subscriptions::Column::PlanId, Expr::value(plan.id))
@@ -125,17 +133,19 @@ pub async fn settle<C: ConnectionTrait + TransactionTrait>(
         data: Some(data),
     };
     if plan_changed {
-        let data = json!({ "from": sub.plan_id, "to": plan.id, "scheduled": true });
+        let data = plan_change_data(&sub, plan);
         audit::record(&txn, entry("subscription.plan_changed", data), now).await?;
     }
     let (action, data, settled) = match (&outcome, renewal) {
-        (_, Some((paid, period))) => (
-            "subscription.renewed",
-            json!({ "paidWith": paid.as_str(), "periodStart": period.start,
-                    "periodEnd": period.end, "archivedFrom": sub.current_period_start,
-                    "countersArchived": archived }),
-            Settled::Renewed { plan_changed },
-        ),
+        (_, Some((paid, period))) => {
+            let mut data = renewed_data(&sub, paid, period);
+            data["countersArchived"] = archived.into();
+            (
+                "subscription.renewed",
+                data,
+                Settled::Renewed { plan_changed },
+            )
+        }
         (Outcome::Expire(ending), _) => (
             "subscription.expired",
             json!({ "reason": match ending { Ending::Canceled => "canceled", Ending::Unpaid => "unpaid" } }),
@@ -151,6 +161,44 @@ pub async fn settle<C: ConnectionTrait + TransactionTrait>(
     audit::record(&txn, entry(action, data), now).await?;
     txn.commit().await?;
     Ok(settled)
+}
+
+/// [`settle`]'s renewal on PostgreSQL: the same writes as one statement (see
+/// [`one_statement`]).
+async fn renew_in_one_statement<C: ConnectionTrait>(
+    db: &C,
+    sub: &subscriptions::Model,
+    old_plan: &plans::Model,
+    plan: &plans::Model,
+    paid: Paid,
+    now: DateTime<Utc>,
+) -> Result<Settled, AppError> {
+    let (anchor, period) = decide::next_period(sub, old_plan, plan, now)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("period past the calendar")))?;
+    let plan_changed = plan.id != sub.plan_id;
+    let renewal = one_statement::Renewal {
+        plan_id: plan.id,
+        plan_code: &plan.code,
+        period,
+        anchor,
+        credits_spent: i32::from(paid == Paid::Credit),
+        renewed: renewed_data(sub, paid, period),
+        plan_changed: plan_changed.then(|| plan_change_data(sub, plan)),
+    };
+    Ok(match one_statement::renew(db, sub, renewal, now).await? {
+        Some(_) => Settled::Renewed { plan_changed },
+        None => Settled::Skipped,
+    })
+}
+
+/// The `subscription.renewed` audit data, but how many counters were archived.
+fn renewed_data(sub: &subscriptions::Model, paid: Paid, period: Period) -> serde_json::Value {
+    json!({ "paidWith": paid.as_str(), "periodStart": period.start, "periodEnd": period.end,
+            "archivedFrom": sub.current_period_start })
+}
+
+fn plan_change_data(sub: &subscriptions::Model, plan: &plans::Model) -> serde_json::Value {
+    json!({ "from": sub.plan_id, "to": plan.id, "scheduled": true })
 }
 
 /// The subscription exactly as the cycle read it: the period it ends and every input of the

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
-use entity::{subscriptions, usage_counters, usage_periods};
+use entity::{audit_events, subscriptions, usage_counters, usage_periods};
 use sea_orm::{ColumnTrait, QueryFilter};
 
 use super::*;
@@ -75,6 +75,17 @@ async fn four_passes_at_once_renew_each_due_subscription_exactly_once() {
             .iter()
             .all(|c| c.used == 0 && c.period_start == end)
     );
+
+    let audited = audit_events::Entity::find()
+        .filter(audit_events::Column::Action.eq("subscription.renewed"))
+        .all(db)
+        .await
+        .expect("query");
+    assert_eq!(audited.len(), 1_000, "one audit event per renewal");
+    assert!(audited.iter().all(|event| {
+        event.data.as_ref().and_then(|d| d["countersArchived"].as_i64()) == Some(3)
+            && event.data.as_ref().and_then(|d| d["paidWith"].as_str()) == Some("free")
+    }));
 
     assert_eq!(
         run(&app, now, &ManualProvider)
