@@ -116,6 +116,10 @@ pub struct Settings {
     /// finish.
     #[serde(with = "humantime_serde")]
     pub job_shutdown_timeout: Duration,
+    /// `SAASKIT_HTTP_SHUTDOWN_TIMEOUT`: on Ctrl-C/SIGTERM, how long in-flight HTTP requests may
+    /// take to finish before their connections are closed.
+    #[serde(with = "humantime_serde")]
+    pub http_shutdown_timeout: Duration,
     /// `SAASKIT_CORS_ORIGINS`: comma-separated browser origins allowed to call the API, or `*`;
     /// unset means any localhost origin in development and none in production.
     #[serde(default, deserialize_with = "cors_origins")]
@@ -146,6 +150,7 @@ struct Defaults {
     outbox_sweep_every: &'static str,
     outbox_stale_after: &'static str,
     job_shutdown_timeout: &'static str,
+    http_shutdown_timeout: &'static str,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -170,6 +175,7 @@ const DEFAULTS: Defaults = Defaults {
     outbox_sweep_every: "5s",
     outbox_stale_after: "10m",
     job_shutdown_timeout: "30s",
+    http_shutdown_timeout: "10s",
 };
 
 /// How long a login session may be set to live: past a year, dates overflow long before a
