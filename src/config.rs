@@ -294,6 +294,13 @@ impl Settings {
                 return Err(invalid(var, "must be longer than zero"));
             }
         }
+        if self.http_shutdown_timeout < Duration::from_secs(1) {
+            // actix counts it in whole seconds: less would cut every request in flight.
+            return Err(invalid(
+                "SAASKIT_HTTP_SHUTDOWN_TIMEOUT",
+                "must be at least 1s",
+            ));
+        }
         if self.job_max_attempts == 0 {
             return Err(invalid("SAASKIT_JOB_MAX_ATTEMPTS", "must be at least 1"));
         }
@@ -469,6 +476,17 @@ mod tests {
             assert!(err.to_string().starts_with(var), "{err}");
         }
         with(&[("billing_grace", "0s"), ("idempotency_window", "48h")]).expect("in range");
+    }
+
+    #[test]
+    fn the_http_shutdown_timeout_is_whole_seconds_from_one() {
+        let settings = with(&[]).expect("parses");
+        assert_eq!(settings.http_shutdown_timeout, Duration::from_secs(10));
+        let err = with(&[("http_shutdown_timeout", "500ms")]).expect_err("must fail");
+        assert!(
+            err.to_string().starts_with("SAASKIT_HTTP_SHUTDOWN_TIMEOUT"),
+            "{err}"
+        );
     }
 
     #[test]
