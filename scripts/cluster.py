@@ -22,9 +22,9 @@ import sys
 import threading
 import time
 
-from cluster_nodes import (RECORD, Client, Cluster, Failed, check, create_staff, error_code,
-                           event_keys, figure, gql, grant_plan, recordings_used, scalar, sign_up,
-                           sql, staff_token, tail, wait_until)
+from cluster_nodes import (RECORD, Client, check, error_code, event_keys, figure, gql,
+                           grant_plan, recordings_used, run, scalar, sign_up, sql, staff_token,
+                           tail, wait_until)
 
 CACHE_TTL_SECONDS = 5.0  # src/auth/cache.rs: TTL
 # What a refusal may take beyond the TTL: the request that finds the session revoked, on a
@@ -221,35 +221,21 @@ def invitation_mail_once(cluster, a, workers):
     check(row == ["1", "1"], f"expected one outbox row sent at the first attempt, got {row}")
 
 
-def main():
-    bin, database_url, work = sys.argv[1:4]
-    cluster = Cluster(bin, database_url, work)
-    try:
-        cluster.run("migrate")
-        create_staff(cluster)
-        a = cluster.start("server-a", "server")
-        b = cluster.start("server-b", "server")
-        worker_env = {"SAASKIT_CYCLE_EVERY": "1s", "SAASKIT_OUTBOX_SWEEP_EVERY": "1s"}
-        workers = [cluster.start(f"worker-{i}", "worker", env=worker_env) for i in (1, 2)]
-        print(f"cluster: server A :{a.port}, server B :{b.port}, 2 workers, one database",
-              flush=True)
-        staff = staff_token(a)
-        usage_limit_race(cluster, a, b, staff)
-        revocation_across_nodes(a, b)
-        renewals_exactly_once(cluster, workers)
-        invitation_mail_once(cluster, a, workers)
-        for node in cluster.nodes.values():
-            check(node.alive(), f"{node.name} died during the run:\n{tail(node)}")
-        print("cluster: all checks passed", flush=True)
-    except Failed as err:
-        print(f"cluster: FAILED: {err}", flush=True)
-        for node in cluster.nodes.values():
-            print(f"--- last lines of {node.name} ({node.log_path})\n{tail(node, 10)}")
-        return 1
-    finally:
-        cluster.close()
-    return 0
+def phases(cluster):
+    a = cluster.start("server-a", "server")
+    b = cluster.start("server-b", "server")
+    worker_env = {"SAASKIT_CYCLE_EVERY": "1s", "SAASKIT_OUTBOX_SWEEP_EVERY": "1s"}
+    workers = [cluster.start(f"worker-{i}", "worker", env=worker_env) for i in (1, 2)]
+    print(f"cluster: server A :{a.port}, server B :{b.port}, 2 workers, one database",
+          flush=True)
+    staff = staff_token(a)
+    usage_limit_race(cluster, a, b, staff)
+    revocation_across_nodes(a, b)
+    renewals_exactly_once(cluster, workers)
+    invitation_mail_once(cluster, a, workers)
+    for node in cluster.nodes.values():
+        check(node.alive(), f"{node.name} died during the run:\n{tail(node)}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("cluster", phases))

@@ -325,3 +325,24 @@ def event_keys(database_url, business_id):
     return [row[0] for row in sql(database_url, f"""
         SELECT idempotency_key FROM usage_events
         WHERE business_id = '{business_id}' AND metric = 'recordings' AND accepted""")]
+
+
+def run(name, phases):
+    """The drivers' main: `phases(cluster)` on a migrated database with the staff user, from
+    `BIN DATABASE_URL WORKDIR` on the command line. Returns the exit status: 1 when a check
+    failed (the nodes' last log lines are printed), 0 otherwise; every node is stopped."""
+    bin, database_url, work = sys.argv[1:4]
+    cluster = Cluster(bin, database_url, work)
+    try:
+        cluster.run("migrate")
+        create_staff(cluster)
+        phases(cluster)
+        print(f"{name}: all checks passed", flush=True)
+    except Failed as err:
+        print(f"{name}: FAILED: {err}", flush=True)
+        for node in cluster.nodes.values():
+            print(f"--- last lines of {node.name} ({node.log_path})\n{tail(node, 10)}")
+        return 1
+    finally:
+        cluster.close()
+    return 0

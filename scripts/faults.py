@@ -24,9 +24,9 @@ import sys
 import threading
 import time
 
-from cluster_nodes import (RECORD, Client, Cluster, Failed, NotConnected, check, create_staff,
-                           event_keys, figure, gql, grant_plan, recordings_used, scalar, sign_up,
-                           staff_token, tail, wait_until)
+from cluster_nodes import (RECORD, Client, NotConnected, check, event_keys, figure, gql,
+                           grant_plan, recordings_used, run, scalar, sign_up, staff_token,
+                           wait_until)
 
 THREADS = 8
 HTTP_SHUTDOWN_TIMEOUT = 10  # SAASKIT_HTTP_SHUTDOWN_TIMEOUT's default
@@ -317,30 +317,16 @@ def worker_sigterm_mid_send(cluster, a):
         smtp.server_close()
 
 
-def main():
-    bin, database_url, work = sys.argv[1:4]
-    cluster = Cluster(bin, database_url, work)
-    try:
-        cluster.run("migrate")
-        create_staff(cluster)
-        a = cluster.start("server-a", "server")
-        b = cluster.start("server-b", "server")
-        print(f"faults: server A :{a.port}, server B :{b.port}, one database, "
-              f"{THREADS} client threads", flush=True)
-        staff = staff_token(a)
-        kill_9(cluster, cluster.nodes["server-a"], b, staff)
-        sigterm(cluster, cluster.nodes["server-a"], b, staff)
-        worker_sigterm_mid_send(cluster, cluster.nodes["server-a"])
-        print("faults: all checks passed", flush=True)
-    except Failed as err:
-        print(f"faults: FAILED: {err}", flush=True)
-        for node in cluster.nodes.values():
-            print(f"--- last lines of {node.name} ({node.log_path})\n{tail(node, 10)}")
-        return 1
-    finally:
-        cluster.close()
-    return 0
+def phases(cluster):
+    a = cluster.start("server-a", "server")
+    b = cluster.start("server-b", "server")
+    print(f"faults: server A :{a.port}, server B :{b.port}, one database, "
+          f"{THREADS} client threads", flush=True)
+    staff = staff_token(a)
+    kill_9(cluster, cluster.nodes["server-a"], b, staff)
+    sigterm(cluster, cluster.nodes["server-a"], b, staff)
+    worker_sigterm_mid_send(cluster, cluster.nodes["server-a"])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("faults", phases))
