@@ -29,7 +29,7 @@ from cluster_nodes import (RECORD, Client, check, error_code, event_keys, figure
 CACHE_TTL_SECONDS = 5.0  # src/auth/cache.rs: TTL
 # What a refusal may take beyond the TTL: the request that finds the session revoked, on a
 # loaded 2-core machine.
-REVOCATION_SLACK_SECONDS = 1.5
+REVOCATION_SLACK_SECONDS = 2.0
 CYCLE_SUBSCRIPTIONS = 1000
 
 
