@@ -116,6 +116,10 @@ pub struct Settings {
     /// finish.
     #[serde(with = "humantime_serde")]
     pub job_shutdown_timeout: Duration,
+    /// `SAASKIT_HTTP_SHUTDOWN_TIMEOUT`: on Ctrl-C/SIGTERM, how long in-flight HTTP requests may
+    /// take to finish before their connections are closed.
+    #[serde(with = "humantime_serde")]
+    pub http_shutdown_timeout: Duration,
     /// `SAASKIT_CORS_ORIGINS`: comma-separated browser origins allowed to call the API, or `*`;
     /// unset means any localhost origin in development and none in production.
     #[serde(default, deserialize_with = "cors_origins")]
@@ -146,6 +150,7 @@ struct Defaults {
     outbox_sweep_every: &'static str,
     outbox_stale_after: &'static str,
     job_shutdown_timeout: &'static str,
+    http_shutdown_timeout: &'static str,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -170,6 +175,7 @@ const DEFAULTS: Defaults = Defaults {
     outbox_sweep_every: "5s",
     outbox_stale_after: "10m",
     job_shutdown_timeout: "30s",
+    http_shutdown_timeout: "10s",
 };
 
 /// How long a login session may be set to live: past a year, dates overflow long before a
@@ -287,6 +293,13 @@ impl Settings {
             if every.is_zero() {
                 return Err(invalid(var, "must be longer than zero"));
             }
+        }
+        if self.http_shutdown_timeout < Duration::from_secs(1) {
+            // actix counts it in whole seconds: less would cut every request in flight.
+            return Err(invalid(
+                "SAASKIT_HTTP_SHUTDOWN_TIMEOUT",
+                "must be at least 1s",
+            ));
         }
         if self.job_max_attempts == 0 {
             return Err(invalid("SAASKIT_JOB_MAX_ATTEMPTS", "must be at least 1"));
@@ -463,6 +476,17 @@ mod tests {
             assert!(err.to_string().starts_with(var), "{err}");
         }
         with(&[("billing_grace", "0s"), ("idempotency_window", "48h")]).expect("in range");
+    }
+
+    #[test]
+    fn the_http_shutdown_timeout_is_whole_seconds_from_one() {
+        let settings = with(&[]).expect("parses");
+        assert_eq!(settings.http_shutdown_timeout, Duration::from_secs(10));
+        let err = with(&[("http_shutdown_timeout", "500ms")]).expect_err("must fail");
+        assert!(
+            err.to_string().starts_with("SAASKIT_HTTP_SHUTDOWN_TIMEOUT"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -97,7 +97,9 @@ impl Application {
                 .app_data(web::Data::new(state))
                 .configure(http::configure)
         })
-        .shutdown_timeout(10)
+        // On stop, actix itself drains: it stops accepting, answers requests in flight with
+        // `Connection: close` and closes idle keep-alive connections; this bounds the wait.
+        .shutdown_timeout(state.settings.http_shutdown_timeout.as_secs())
         // Time to receive a request's head. actix's 5 s default answered 408 to clients that
         // had connected while the worker was saturated; slow-header clients still time out.
         .client_request_timeout(std::time::Duration::from_secs(30))
@@ -136,7 +138,9 @@ impl Application {
     }
 
     /// Serves (and runs the job worker) until the process receives Ctrl-C or SIGTERM, then
-    /// drains in-flight requests and lets running jobs finish.
+    /// stops accepting connections, answers the requests in flight for at most
+    /// `SAASKIT_HTTP_SHUTDOWN_TIMEOUT`, and lets running jobs finish for at most
+    /// `SAASKIT_JOB_SHUTDOWN_TIMEOUT`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let (stop, stopped) = tokio::sync::watch::channel(false);
