@@ -14,7 +14,7 @@ use sea_orm::EntityTrait;
 use crate::helpers::TestApp;
 
 /// How long a test waits for the worker before failing.
-const PATIENCE: Duration = Duration::from_secs(20);
+const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The `.eml` files in `dir` (that are addressed to `to`, when given).
 pub fn mails_in(dir: &Path, to: Option<&str>) -> Vec<String> {
