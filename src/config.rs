@@ -120,6 +120,25 @@ pub struct Settings {
     /// unset means any localhost origin in development and none in production.
     #[serde(default, deserialize_with = "cors_origins")]
     pub cors_origins: AllowedOrigins,
+    /// `SAASKIT_REQUEST_TIMEOUT`: how long one HTTP request to `/graphql` may run before it is
+    /// answered with `TIMEOUT` (its unfinished work is dropped, its open transaction rolled
+    /// back).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// `SAASKIT_USAGE_RATE_PER_SECOND`: `recordUsage` calls per second one SDK key (one
+    /// session) may make on one node, after its burst.
+    #[serde(deserialize_with = "number")]
+    pub usage_rate_per_second: NonZeroU32,
+    /// `SAASKIT_USAGE_RATE_BURST`: `recordUsage` calls one SDK key may make at once.
+    #[serde(deserialize_with = "number")]
+    pub usage_rate_burst: NonZeroU32,
+    /// `SAASKIT_METRICS_BIND`: a listener of its own for `/metrics` and `/health`; `saaskit
+    /// serve` then serves `/metrics` only there, and `saaskit worker` serves it at all.
+    #[serde(default)]
+    pub metrics_bind: Option<String>,
+    /// `SAASKIT_METRICS_TOKEN`: when set, a scrape must send `Authorization: Bearer <it>`.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The defaults, as the figment layer everything else overrides.
@@ -146,6 +165,9 @@ struct Defaults {
     outbox_sweep_every: &'static str,
     outbox_stale_after: &'static str,
     job_shutdown_timeout: &'static str,
+    request_timeout: &'static str,
+    usage_rate_per_second: u32,
+    usage_rate_burst: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -170,6 +192,9 @@ const DEFAULTS: Defaults = Defaults {
     outbox_sweep_every: "5s",
     outbox_stale_after: "10m",
     job_shutdown_timeout: "30s",
+    request_timeout: "15s",
+    usage_rate_per_second: 1_000,
+    usage_rate_burst: 2_000,
 };
 
 /// How long a login session may be set to live: past a year, dates overflow long before a
@@ -304,6 +329,12 @@ impl Settings {
             return Err(invalid(
                 "SAASKIT_TRUST_FORWARDED_FOR",
                 "replaced by SAASKIT_TRUSTED_PROXIES: list the proxies' addresses instead",
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(invalid(
+                "SAASKIT_REQUEST_TIMEOUT",
+                "must be longer than zero",
             ));
         }
         if self.http_workers == Some(0) {

@@ -1,6 +1,9 @@
-//! The per-address rate of `login` and `signup` attempts, whatever the e-mail: kept in this
-//! node's memory (it protects this node's password-hashing permits), counted with `governor`.
+//! Rates kept in this node's memory and counted with `governor` (token buckets): the
+//! per-address rate of `login`, `signup`, `requestPasswordReset` and invitation previews
+//! ([`AddressRate`]), and the per-key rate of `recordUsage` ([`KeyRate`]). They protect this
+//! node's resources, so each node counts for itself.
 
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -14,7 +17,8 @@ use crate::client_addr::ClientAddr;
 use crate::clock::SharedClock;
 use crate::error::AppError;
 
-/// Forget idle addresses once every this many checks, so the map does not grow without bound.
+/// Forget idle keys once every this many checks, so the map does not grow without bound: what
+/// stays is the keys whose bucket is not yet full again.
 const SWEEP_EVERY: u32 = 4096;
 
 /// saaskit's [`Clock`](crate::clock::Clock) as governor's clock: time since the Unix epoch, so
@@ -34,46 +38,63 @@ impl GovernorClock for AppClock {
     }
 }
 
-type Keyed =
-    RateLimiter<ClientAddr, DefaultKeyedStateStore<ClientAddr>, AppClock, NoOpMiddleware<Duration>>;
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, AppClock, NoOpMiddleware<Duration>>;
 
-/// Up to `per_minute` attempts per client address at once, then one more every
-/// `60 s / per_minute` (a token bucket).
+/// A token bucket per key.
 #[derive(Debug)]
-pub struct AddressRate {
-    limiter: Keyed,
+pub struct KeyedRate<K: Hash + Eq + Clone> {
+    limiter: Keyed<K>,
     clock: AppClock,
     checks: AtomicU32,
 }
 
-impl AddressRate {
+/// Up to `per_minute` attempts per client address at once, then one more every
+/// `60 s / per_minute`.
+pub type AddressRate = KeyedRate<ClientAddr>;
+
+/// `recordUsage` calls per SDK key (per session: attenuated copies of a key share its
+/// bucket).
+pub type KeyRate = KeyedRate<uuid::Uuid>;
+
+impl<K: Hash + Eq + Clone> KeyedRate<K> {
+    /// `per_minute` at once, then one more every `60 s / per_minute`.
     pub fn per_minute(per_minute: NonZeroU32, clock: SharedClock) -> Self {
+        Self::with_quota(Quota::per_minute(per_minute), clock)
+    }
+
+    /// `burst` at once, then `per_second` each second.
+    pub fn per_second(per_second: NonZeroU32, burst: NonZeroU32, clock: SharedClock) -> Self {
+        Self::with_quota(Quota::per_second(per_second).allow_burst(burst), clock)
+    }
+
+    fn with_quota(quota: Quota, clock: SharedClock) -> Self {
         let clock = AppClock(clock);
-        AddressRate {
-            limiter: RateLimiter::new(
-                Quota::per_minute(per_minute),
-                DefaultKeyedStateStore::default(),
-                clock.clone(),
-            ),
+        KeyedRate {
+            limiter: RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone()),
             clock,
             checks: AtomicU32::new(0),
         }
     }
 
-    /// Counts one attempt from `addr`.
+    /// Counts one call for `key`.
     ///
     /// # Errors
-    /// `RATE_LIMITED` with the whole seconds until the next attempt is allowed (at least 1).
-    pub fn check(&self, addr: &ClientAddr) -> Result<(), AppError> {
+    /// `RATE_LIMITED` with the whole seconds until the next call is allowed (at least 1).
+    pub fn check(&self, key: &K) -> Result<(), AppError> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(addr).map_err(|not_until| {
+        self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             AppError::RateLimited {
                 retry_after_secs: whole_seconds(wait),
             }
         })
+    }
+
+    /// Keys held in memory now (for tests of the bound).
+    pub fn keys_held(&self) -> usize {
+        self.limiter.len()
     }
 }
 
