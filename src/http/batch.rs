@@ -80,7 +80,7 @@ mod tests {
         let long = format!("[{}]", [op(); MAX_BATCH + 1].join(","));
         assert!(refusal(long.as_bytes()).contains("1 to 10"));
         assert!(refusal(b"[]").contains("holds 0"));
-        let bad = format!("[{},{{\"nope\":1}}]", op());
+        let bad = format!("[{},{{\"query\":5}}]", op());
         assert!(refusal(bad.as_bytes()).starts_with("operation 1"));
         assert!(refusal(b"{").starts_with("the body is not"));
     }
