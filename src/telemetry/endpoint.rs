@@ -58,7 +58,8 @@ pub fn listen(bind: &str, endpoint: MetricsEndpoint) -> anyhow::Result<(Server, 
     let listener = TcpListener::bind(bind).with_context(|| {
         format!("cannot listen on {bind} (SAASKIT_METRICS_BIND); is another process using it?")
     })?;
-    let port = listener.local_addr()?.port();
+    let addr = listener.local_addr()?;
+    let port = addr.port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(endpoint.clone()))
@@ -73,6 +74,6 @@ pub fn listen(bind: &str, endpoint: MetricsEndpoint) -> anyhow::Result<(Server, 
     .shutdown_timeout(1)
     .listen(listener)?
     .run();
-    tracing::info!("metrics on http://{bind}/metrics");
+    tracing::info!("metrics on http://{addr}/metrics");
     Ok((server, port))
 }

@@ -103,3 +103,50 @@ fn whole_seconds(wait: Duration) -> u64 {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     secs.max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn rate(per_second: u32, burst: u32) -> (KeyRate, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::starting_at(chrono::Utc::now()));
+        let n = |n| NonZeroU32::new(n).expect("non-zero");
+        let rate = KeyRate::per_second(n(per_second), n(burst), clock.clone());
+        (rate, clock)
+    }
+
+    #[test]
+    fn a_burst_then_the_rate_then_a_refusal_with_retry_after() {
+        let (rate, clock) = rate(2, 3);
+        let key = uuid::Uuid::now_v7();
+        for _ in 0..3 {
+            rate.check(&key).expect("within the burst");
+        }
+        match rate.check(&key) {
+            Err(AppError::RateLimited { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+            other => panic!("expected RATE_LIMITED, got {other:?}"),
+        }
+        clock.advance(chrono::TimeDelta::milliseconds(500));
+        rate.check(&key).expect("one more after half a second");
+        assert!(rate.check(&key).is_err());
+    }
+
+    #[test]
+    fn idle_keys_are_forgotten_so_memory_stays_bounded() {
+        let (rate, clock) = rate(1_000, 1);
+        for _ in 0..SWEEP_EVERY {
+            rate.check(&uuid::Uuid::now_v7()).expect("a fresh key");
+        }
+        assert!(rate.keys_held() >= (SWEEP_EVERY - 1) as usize);
+        // Every bucket is full again a moment later: the next sweep drops them all.
+        clock.advance(chrono::TimeDelta::seconds(1));
+        let key = uuid::Uuid::now_v7();
+        for _ in 0..SWEEP_EVERY {
+            let _ = rate.check(&key);
+        }
+        assert!(rate.keys_held() <= 1, "held {}", rate.keys_held());
+    }
+}

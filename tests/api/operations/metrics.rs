@@ -139,3 +139,54 @@ async fn mail_jobs_are_counted_when_they_run() {
     let run = |text: &str| sample(text, "saaskit_jobs_run_total", &[("kind", "send_mail")]);
     assert!(run(&after) - run(&before) >= 1.0, "{after}");
 }
+
+#[tokio::test]
+async fn saaskit_worker_serves_metrics_on_its_metrics_bind() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = crate::helpers::TestDatabase::create(&dir).await;
+    let log = dir.path().join("worker.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_saaskit"))
+        .arg("worker")
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env("DATABASE_URL", db.url())
+        .env("SAASKIT_METRICS_BIND", "127.0.0.1:0")
+        .env("SAASKIT_MAIL_DIR", dir.path().join("mail"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("a log file"))
+        .spawn()
+        .expect("saaskit worker starts");
+    let started = Instant::now();
+    let url = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(at) = text.find("metrics on http://") {
+            let rest = &text[at + "metrics on ".len()..];
+            break rest.split_whitespace().next().expect("a url").to_owned();
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the worker never listened:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let client = crate::helpers::test_client();
+    let metrics = client.get(&url).send().await.expect("sent");
+    let status = metrics.status();
+    let text = metrics.text().await.expect("text");
+    let health = client
+        .get(url.replace("/metrics", "/health"))
+        .send()
+        .await
+        .expect("sent")
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("saaskit_db_pool_connections{pool=\"worker\",state=\"idle\"}"),
+        "{text}"
+    );
+    assert_eq!(health, 200);
+}
