@@ -211,6 +211,10 @@ pub const BILLING_GRACE_RANGE: std::ops::RangeInclusive<Duration> =
 pub const IDEMPOTENCY_WINDOW_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_secs(24 * 3600)..=Duration::from_secs(365 * 24 * 3600);
 
+/// How long a request may run: a request of an hour is already a stuck one.
+pub const REQUEST_TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(3600);
+
 /// A setting that could not be used, named by its environment variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -331,10 +335,10 @@ impl Settings {
                 "replaced by SAASKIT_TRUSTED_PROXIES: list the proxies' addresses instead",
             ));
         }
-        if self.request_timeout.is_zero() {
+        if !REQUEST_TIMEOUT_RANGE.contains(&self.request_timeout) {
             return Err(invalid(
                 "SAASKIT_REQUEST_TIMEOUT",
-                "must be longer than zero",
+                "must be between 1ms and 1h (e.g. 15s)",
             ));
         }
         if self.http_workers == Some(0) {
@@ -494,6 +498,21 @@ mod tests {
             assert!(err.to_string().starts_with(var), "{err}");
         }
         with(&[("billing_grace", "0s"), ("idempotency_window", "48h")]).expect("in range");
+    }
+
+    #[test]
+    fn the_request_timeout_is_bounded() {
+        assert_eq!(
+            with(&[]).expect("defaults").request_timeout,
+            Duration::from_secs(15)
+        );
+        for timeout in ["0s", "2h"] {
+            let err = with(&[("request_timeout", timeout)]).expect_err(timeout);
+            assert!(
+                err.to_string().starts_with("SAASKIT_REQUEST_TIMEOUT"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
