@@ -124,6 +124,25 @@ pub struct Settings {
     /// unset means any localhost origin in development and none in production.
     #[serde(default, deserialize_with = "cors_origins")]
     pub cors_origins: AllowedOrigins,
+    /// `SAASKIT_REQUEST_TIMEOUT`: how long one HTTP request to `/graphql` may run before it is
+    /// answered with `TIMEOUT` (its unfinished work is dropped, its open transaction rolled
+    /// back).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// `SAASKIT_USAGE_RATE_PER_SECOND`: `recordUsage` calls per second one SDK key (one
+    /// session) may make on one node, after its burst.
+    #[serde(deserialize_with = "number")]
+    pub usage_rate_per_second: NonZeroU32,
+    /// `SAASKIT_USAGE_RATE_BURST`: `recordUsage` calls one SDK key may make at once.
+    #[serde(deserialize_with = "number")]
+    pub usage_rate_burst: NonZeroU32,
+    /// `SAASKIT_METRICS_BIND`: a listener of its own for `/metrics` and `/health`; `saaskit
+    /// serve` then serves `/metrics` only there, and `saaskit worker` serves it at all.
+    #[serde(default)]
+    pub metrics_bind: Option<String>,
+    /// `SAASKIT_METRICS_TOKEN`: when set, a scrape must send `Authorization: Bearer <it>`.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The defaults, as the figment layer everything else overrides.
@@ -151,6 +170,9 @@ struct Defaults {
     outbox_stale_after: &'static str,
     job_shutdown_timeout: &'static str,
     http_shutdown_timeout: &'static str,
+    request_timeout: &'static str,
+    usage_rate_per_second: u32,
+    usage_rate_burst: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -176,6 +198,9 @@ const DEFAULTS: Defaults = Defaults {
     outbox_stale_after: "10m",
     job_shutdown_timeout: "30s",
     http_shutdown_timeout: "10s",
+    request_timeout: "15s",
+    usage_rate_per_second: 1_000,
+    usage_rate_burst: 2_000,
 };
 
 /// How long a login session may be set to live: past a year, dates overflow long before a
@@ -191,6 +216,10 @@ pub const BILLING_GRACE_RANGE: std::ops::RangeInclusive<Duration> =
 /// How long usage idempotency keys are kept: `recordUsage` promises at least a day.
 pub const IDEMPOTENCY_WINDOW_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_secs(24 * 3600)..=Duration::from_secs(365 * 24 * 3600);
+
+/// How long a request may run: a request of an hour is already a stuck one.
+pub const REQUEST_TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(3600);
 
 /// A setting that could not be used, named by its environment variable.
 #[derive(Debug, thiserror::Error)]
@@ -317,6 +346,12 @@ impl Settings {
             return Err(invalid(
                 "SAASKIT_TRUST_FORWARDED_FOR",
                 "replaced by SAASKIT_TRUSTED_PROXIES: list the proxies' addresses instead",
+            ));
+        }
+        if !REQUEST_TIMEOUT_RANGE.contains(&self.request_timeout) {
+            return Err(invalid(
+                "SAASKIT_REQUEST_TIMEOUT",
+                "must be between 1ms and 1h (e.g. 15s)",
             ));
         }
         if self.http_workers == Some(0) {
@@ -487,6 +522,21 @@ mod tests {
             err.to_string().starts_with("SAASKIT_HTTP_SHUTDOWN_TIMEOUT"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_request_timeout_is_bounded() {
+        assert_eq!(
+            with(&[]).expect("defaults").request_timeout,
+            Duration::from_secs(15)
+        );
+        for timeout in ["0s", "2h"] {
+            let err = with(&[("request_timeout", timeout)]).expect_err(timeout);
+            assert!(
+                err.to_string().starts_with("SAASKIT_REQUEST_TIMEOUT"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

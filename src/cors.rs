@@ -93,7 +93,12 @@ fn is_local(origin: &[u8]) -> bool {
 pub fn middleware(settings: &Settings) -> Cors {
     let cors = Cors::default()
         .allowed_methods([Method::GET, Method::POST])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            crate::telemetry::request_id::HEADER,
+        ])
+        .expose_headers([crate::telemetry::request_id::HEADER])
         .max_age(3600);
     match &settings.cors_origins {
         AllowedOrigins::Any => cors.allow_any_origin().send_wildcard(),

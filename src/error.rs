@@ -42,6 +42,12 @@ pub enum AppError {
     SubscriptionInactive,
     #[error("too many attempts; try again later")]
     RateLimited { retry_after_secs: u64 },
+    /// The request ran past `SAASKIT_REQUEST_TIMEOUT` and was stopped.
+    #[error(
+        "the request took longer than {after:?} and was stopped; what it had not committed was \
+         rolled back (repeat a write with its idempotency key to be sure)"
+    )]
+    TimedOut { after: std::time::Duration },
     #[error("internal server error")]
     Database(#[from] DbErr),
     #[error("internal server error")]
@@ -78,6 +84,7 @@ impl AppError {
             Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Self::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::TimedOut { .. } => "TIMEOUT",
             Self::Database(_) | Self::Internal(_) => INTERNAL,
         }
     }

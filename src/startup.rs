@@ -15,7 +15,10 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::jobs::{Jobs, Queue, Worker};
 use crate::state::AppState;
-use crate::{auth, db, graphql, http, services};
+use crate::telemetry::endpoint::{self, MetricsEndpoint};
+use crate::telemetry::pools::Pools;
+use crate::telemetry::request_id;
+use crate::{auth, db, graphql, http, services, telemetry};
 
 /// A built application: bound to its port, not yet serving.
 pub struct Application {
@@ -23,6 +26,8 @@ pub struct Application {
     server: Server,
     state: AppState,
     worker: Option<Worker>,
+    /// The listener of `SAASKIT_METRICS_BIND`, when set.
+    metrics: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -68,7 +73,16 @@ impl Application {
             clock.clone(),
             settings.outbox_stale_after,
         );
+        let usage_rate = Arc::new(services::throttle::KeyRate::per_second(
+            settings.usage_rate_per_second,
+            settings.usage_rate_burst,
+            clock.clone(),
+        ));
         let worker = Worker::new(&settings, pools.open_lazy(), queue, clock.clone())?;
+        telemetry::metrics::handle();
+        let watched = Pools::default();
+        worker.watch_pools(&watched);
+        jobs.watch_pools(&watched);
         let state = AppState {
             db: pools.open_lazy(),
             settings: Arc::new(settings),
@@ -76,8 +90,20 @@ impl Application {
             tokens: Arc::default(),
             jobs,
             auth_rate,
+            usage_rate,
+            pools: watched,
             clock,
         };
+        state.pools.watch("main", &state.db);
+        let endpoint = MetricsEndpoint {
+            pools: state.pools.clone(),
+            token: state.settings.metrics_token.clone(),
+        };
+        let metrics = match &state.settings.metrics_bind {
+            Some(bind) => Some(endpoint::listen(bind, endpoint.clone())?),
+            None => None,
+        };
+        let metrics_on_main_port = metrics.is_none();
 
         let shared = state.clone();
         let bind = &state.settings.bind;
@@ -91,11 +117,19 @@ impl Application {
                 db: worker_pool.open_lazy(),
                 ..shared.clone()
             };
-            App::new()
+            state.pools.watch("http", &state.db);
+            let mut app = App::new()
                 .wrap(crate::cors::middleware(&state.settings))
+                // Outermost, so that every response carries the id (CORS refusals too).
+                .wrap(actix_web::middleware::from_fn(request_id::middleware))
                 .app_data(web::Data::new(graphql::build(state.clone())))
-                .app_data(web::Data::new(state))
-                .configure(http::configure)
+                .app_data(web::Data::new(state));
+            if metrics_on_main_port {
+                app = app
+                    .app_data(web::Data::new(endpoint.clone()))
+                    .route("/metrics", web::get().to(endpoint::metrics));
+            }
+            app.configure(http::configure)
         })
         // On stop, actix itself drains: it stops accepting, answers requests in flight with
         // `Connection: close` and closes idle keep-alive connections; this bounds the wait.
@@ -117,6 +151,7 @@ impl Application {
             server,
             state,
             worker: Some(worker),
+            metrics,
         })
     }
 
@@ -133,6 +168,11 @@ impl Application {
         self.port
     }
 
+    /// The port of the `SAASKIT_METRICS_BIND` listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -143,12 +183,20 @@ impl Application {
     /// `SAASKIT_JOB_SHUTDOWN_TIMEOUT`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests and jobs");
             let _ = stop.send(true);
             handle.stop(true).await;
+            if let Some(metrics) = metrics {
+                metrics.stop(false).await;
+            }
         });
         let worker = self.worker.map(|worker| {
             let mut stopped = stopped.clone();
@@ -175,8 +223,28 @@ impl Application {
 /// As [`build_worker`].
 pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
     let worker = build_worker(&settings, Arc::new(SystemClock)).await?;
+    let metrics = match &settings.metrics_bind {
+        Some(bind) => {
+            telemetry::metrics::handle();
+            let pools = Pools::default();
+            worker.watch_pools(&pools);
+            let endpoint = MetricsEndpoint {
+                pools,
+                token: settings.metrics_token.clone(),
+            };
+            let (server, _) = endpoint::listen(bind, endpoint)?;
+            let handle = server.handle();
+            tokio::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
     tracing::info!("saaskit worker running: sending mail from the outbox");
-    worker.run_until(shutdown_signal()).await
+    let ran = worker.run_until(shutdown_signal()).await;
+    if let Some(metrics) = metrics {
+        metrics.stop(false).await;
+    }
+    ran
 }
 
 /// A job worker on the database of `settings` (migrated first), not yet running.

@@ -9,7 +9,8 @@ use crate::auth::cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::jobs::Jobs;
-use crate::services::throttle::AddressRate;
+use crate::services::throttle::{AddressRate, KeyRate};
+use crate::telemetry::pools::Pools;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,8 +22,13 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Hands work to the job worker.
     pub jobs: Jobs,
-    /// This node's rate of `login` and `signup` attempts per client address.
+    /// This node's rate of `login`, `signup`, `requestPasswordReset` and invitation previews
+    /// per client address.
     pub auth_rate: Arc<AddressRate>,
+    /// This node's rate of `recordUsage` calls per SDK key.
+    pub usage_rate: Arc<KeyRate>,
+    /// The database pools `/metrics` samples.
+    pub pools: Pools,
 }
 
 impl AppState {

@@ -17,12 +17,17 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         .limit_directives(16)
 }
 
-/// The schema served over HTTP, with its data loaders.
+/// The schema served over HTTP, with its data loaders and a span per root field. Production
+/// names no fields a document did not ask for ("did you mean …"): the schema is for staff only
+/// there.
 pub fn build(state: AppState) -> AppSchema {
-    builder()
-        .data(super::loaders::new(state.db.clone()))
-        .data(state)
-        .finish()
+    let mut builder = builder()
+        .extension(crate::telemetry::spans::RootFieldSpans)
+        .data(super::loaders::new(state.db.clone()));
+    if state.settings.is_production() {
+        builder = builder.disable_suggestions();
+    }
+    builder.data(state).finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.

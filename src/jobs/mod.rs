@@ -68,6 +68,13 @@ impl Jobs {
         }
     }
 
+    /// Lets `/metrics` sample the pool this handle records hand-overs on.
+    pub fn watch_pools(&self, pools: &crate::telemetry::pools::Pools) {
+        if let Some(jobs) = &self.connected {
+            pools.watch("jobs", &jobs.db);
+        }
+    }
+
     /// Tells the worker that outbox row `id` has committed and is ready to send. Never fails
     /// the caller: a mail that cannot be enqueued now is found by the outbox sweep.
     #[tracing::instrument(skip_all, fields(%id))]

@@ -11,6 +11,7 @@ use super::{Queue, SendMail};
 use crate::clock::SharedClock;
 use crate::mail::{MailError, Mailer};
 use crate::services::outbox::{self, Template};
+use crate::telemetry::metrics::{self as measure, JobKind};
 
 /// What the handler needs, shared by every job a worker runs.
 pub struct Delivery {
@@ -23,9 +24,15 @@ pub struct Delivery {
 }
 
 /// The apalis handler: delivers the job's outbox row (see [`deliver`]).
-#[tracing::instrument(skip_all, fields(outbox_id = %job.outbox_id))]
+#[tracing::instrument(name = "job", skip_all, fields(kind = "send_mail", outbox_id = %job.outbox_id))]
 pub async fn send_mail(job: SendMail, delivery: Data<Arc<Delivery>>) -> Result<(), BoxDynError> {
-    deliver(&delivery, job).await
+    measure::job_run(JobKind::SendMail);
+    let delivered = deliver(&delivery, job).await;
+    if delivered.is_err() {
+        measure::job_failed(JobKind::SendMail);
+        measure::job_retried(JobKind::SendMail);
+    }
+    delivered
 }
 
 /// Delivers one outbox row. Idempotent: a row that is sent, or claimed by another worker, is
@@ -58,6 +65,7 @@ pub async fn deliver(delivery: &Delivery, job: SendMail) -> Result<(), BoxDynErr
             tracing::info!(template = %row.template, "mail sent");
         }
         Err(err) => {
+            measure::job_failed(JobKind::SendMail);
             let error = err.to_string();
             outbox::mark_failed(&delivery.db, row.id, &error, now).await?;
             let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
@@ -68,8 +76,11 @@ pub async fn deliver(delivery: &Delivery, job: SendMail) -> Result<(), BoxDynErr
             } else {
                 let delay = backoff(delivery.retry_base, attempts);
                 tracing::warn!(attempts, error = %error, retry_in = ?delay, "mail not sent; will retry");
-                if let Err(err) = delivery.queue.push(job, delay).await {
-                    tracing::warn!(error = %err, "cannot schedule the retry; the sweep will");
+                match delivery.queue.push(job, delay).await {
+                    Ok(()) => measure::job_retried(JobKind::SendMail),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot schedule the retry; the sweep will");
+                    }
                 }
             }
         }

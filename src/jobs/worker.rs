@@ -9,6 +9,7 @@ use std::time::Duration;
 use apalis::prelude::{BackendExt, Monitor, Strategy, WorkerBuilder};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::send_mail::{Delivery, send_mail};
 use super::{Queue, SendMail};
@@ -17,6 +18,8 @@ use crate::config::Settings;
 use crate::mail::Mailer;
 use crate::services::cycle::{self, ManualProvider, Policy};
 use crate::services::outbox;
+use crate::telemetry::metrics::{self as measure, JobKind, Rehanded};
+use crate::telemetry::pools::Pools;
 
 /// Mail handed over per sweep; the rest waits for the next one.
 const SWEEP_BATCH: u64 = 100;
@@ -63,6 +66,11 @@ impl Worker {
             cycle_every: settings.cycle_every,
             cycle_policy,
         })
+    }
+
+    /// Lets `/metrics` sample the worker's database pool.
+    pub fn watch_pools(&self, pools: &Pools) {
+        pools.watch("worker", &self.delivery.db);
     }
 
     /// Runs until `shutdown` resolves, then stops taking jobs and lets running ones finish for
@@ -163,7 +171,9 @@ async fn sweep(
             _ = ticks.tick() => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
+        measure::job_run(JobKind::OutboxSweep);
         if let Err(err) = sweep_once(&delivery, stale_after).await {
+            measure::job_failed(JobKind::OutboxSweep);
             tracing::warn!(error = %err, "outbox sweep failed; trying again later");
         }
     }
@@ -187,23 +197,33 @@ async fn cycle_loop(
             _ = ticks.tick() => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
-        let now = delivery.clock.now();
-        match cycle::run_once(&delivery.db, now, &ManualProvider, &policy).await {
-            Ok(summary)
-                if summary.renewed + summary.expired + summary.past_due + summary.plan_changes
-                    > 0 =>
-            {
+        cycle_pass(&delivery, &policy)
+            .instrument(tracing::info_span!("job", kind = "cycle"))
+            .await;
+    }
+}
+
+/// One pass of the cycle, logged and counted.
+async fn cycle_pass(delivery: &Delivery, policy: &Policy) {
+    measure::job_run(JobKind::Cycle);
+    let now = delivery.clock.now();
+    match cycle::run_once(&delivery.db, now, &ManualProvider, policy).await {
+        Ok(summary) => {
+            measure::cycle_pass(&summary);
+            if summary.renewed + summary.expired + summary.past_due + summary.plan_changes > 0 {
                 tracing::info!(%summary, "subscription cycle");
+            } else {
+                tracing::debug!(%summary, "subscription cycle");
             }
-            Ok(summary) => tracing::debug!(%summary, "subscription cycle"),
-            Err(err) => {
-                tracing::warn!(error = %err, "subscription cycle failed; the next pass retries")
-            }
+        }
+        Err(err) => {
+            measure::job_failed(JobKind::Cycle);
+            tracing::warn!(error = %err, "subscription cycle failed; the next pass retries");
         }
     }
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(name = "job", skip_all, fields(kind = "outbox_sweep"))]
 async fn sweep_once(delivery: &Delivery, stale_after: chrono::TimeDelta) -> anyhow::Result<()> {
     let now = delivery.clock.now();
     let stale_before = now - stale_after;
@@ -216,10 +236,12 @@ async fn sweep_once(delivery: &Delivery, stale_after: chrono::TimeDelta) -> anyh
             // Committed, but the process died before handing it over: the queue takes it.
             tracing::info!(outbox_id = %id, "sweep hands over a mail");
             delivery.queue.push(job, Duration::ZERO).await?;
+            measure::outbox_rehanded(Rehanded::Queued);
         } else {
             // Handed over long ago and still unsent: whatever held up its job, the sweep
             // delivers it itself (the claim keeps a late job from sending it twice).
             tracing::warn!(outbox_id = %id, "a queued mail went unsent; the sweep delivers it");
+            measure::outbox_rehanded(Rehanded::Delivered);
             if let Err(err) = super::send_mail::deliver(delivery, job).await {
                 tracing::warn!(outbox_id = %id, error = %err, "the sweep could not deliver a mail");
             }

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub mail_dir: PathBuf,
     /// The settings this node was built with.
     pub settings: Settings,
+    /// The port of the `SAASKIT_METRICS_BIND` listener, when the test set one.
+    pub metrics_port: Option<u16>,
     _db: TestDatabase,
     /// Holds the mail outbox and the SQLite file, removed when the test ends.
     _dir: TempDir,
@@ -121,6 +123,7 @@ async fn start(
         app = app.without_worker();
     }
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_port = app.metrics_port();
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -129,6 +132,7 @@ async fn start(
         client: test_client(),
         mail_dir: settings.mail_dir.clone(),
         settings,
+        metrics_port,
         _db: db,
         _dir: dir,
     }
@@ -239,7 +243,8 @@ pub enum TestDatabase {
 }
 
 impl TestDatabase {
-    async fn create(dir: &TempDir) -> Self {
+    /// A fresh database: a SQLite file in `dir`, or a new database on `TEST_DATABASE_URL`.
+    pub async fn create(dir: &TempDir) -> Self {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
                 let name = format!("saaskit_test_{}", uuid::Uuid::new_v4().simple());

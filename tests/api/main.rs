@@ -12,6 +12,7 @@ mod graphiql;
 mod health;
 mod mail;
 mod migrations;
+mod operations;
 mod plans;
 mod schema;
 mod security;

@@ -66,6 +66,9 @@ pub struct Inspected {
     pub operations: Vec<Operation>,
     /// The document asks for `__schema` or `__type`.
     pub introspection: bool,
+    /// The name of the operation that runs: the request's `operationName`, else the name of
+    /// the document's only operation; `None` when it is anonymous.
+    pub operation_name: Option<String>,
 }
 
 /// Why a document is refused before execution.
@@ -155,12 +158,27 @@ pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refu
             Ok(Inspected {
                 operations,
                 introspection,
+                operation_name: operation_name.clone().or_else(|| only_name(document)),
             })
         }),
-        Err(_) => Ok(Inspected::default()),
+        Err(_) => Ok(Inspected {
+            operation_name: operation_name.clone(),
+            ..Inspected::default()
+        }),
     };
     request.variables = variables;
     inspected
+}
+
+/// The name of a document's only operation, if it has one.
+fn only_name(document: &async_graphql::parser::types::ExecutableDocument) -> Option<String> {
+    use async_graphql::parser::types::DocumentOperations;
+    match &document.operations {
+        DocumentOperations::Multiple(operations) if operations.len() == 1 => {
+            operations.keys().next().map(ToString::to_string)
+        }
+        _ => None,
+    }
 }
 
 /// Checks every operation and fragment against `limits`; returns whether any introspects.

@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use secrecy::SecretString;
+use tracing::Instrument;
 
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{SignedIn, WholeToken};
@@ -155,8 +156,9 @@ impl AccountMutation {
         .await?;
         if let Some(id) = recorded {
             // Not awaited: the answer must not wait on the queue (nor show that there was mail).
+            // Its log lines still name the request.
             let jobs = state.jobs.clone();
-            tokio::spawn(async move { jobs.mail_recorded(id).await });
+            tokio::spawn(async move { jobs.mail_recorded(id).await }.in_current_span());
         }
         Ok(true)
     }

@@ -1,10 +1,13 @@
 use async_graphql::{Context, InputObject, Object, Result};
 
-use crate::auth::Right;
+use crate::AppError;
+use crate::auth::{Principal, Right};
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::HasRight;
 use crate::graphql::types::UsageResult;
 use crate::services::usage::{self, Record};
+use crate::state::AppState;
+use crate::telemetry::metrics as measure;
 
 #[derive(InputObject)]
 pub struct RecordUsageInput {
@@ -31,22 +34,37 @@ impl UsageMutation {
     ) -> Result<UsageResult> {
         let state = ctx.state()?;
         let principal = ctx.principal()?;
-        let now = state.clock.now();
-        // The document was authorized before it ran; this judges the metric as it arrived.
-        let metric = usage::metric_name(&input.metric);
-        principal.allows("recordUsage", &[("metric", metric)], now)?;
-        let business_id = principal.business()?;
-        let recorded = usage::record(
-            &state.db,
-            business_id,
-            Record {
-                metric: input.metric,
-                quantity: input.quantity.unwrap_or(1).into(),
-                idempotency_key: input.idempotency_key,
-            },
-            now,
-        )
-        .await?;
-        Ok(recorded.into())
+        let recorded = record(state, principal, input).await;
+        match &recorded {
+            Ok(recorded) => measure::usage_accepted(recorded.duplicate),
+            Err(err) => measure::usage_refused(err.code()),
+        }
+        Ok(recorded?.into())
     }
+}
+
+/// `recordUsage` for `principal`: its key's rate first (the cheapest refusal), then the
+/// token's own checks on the metric as it arrived, then the counter.
+async fn record(
+    state: &AppState,
+    principal: &Principal,
+    input: RecordUsageInput,
+) -> Result<usage::Recorded, AppError> {
+    state.usage_rate.check(&principal.session_id)?;
+    let now = state.clock.now();
+    // The document was authorized before it ran; this judges the metric as it arrived.
+    let metric = usage::metric_name(&input.metric);
+    principal.allows("recordUsage", &[("metric", metric)], now)?;
+    let business_id = principal.business()?;
+    usage::record(
+        &state.db,
+        business_id,
+        Record {
+            metric: input.metric,
+            quantity: input.quantity.unwrap_or(1).into(),
+            idempotency_key: input.idempotency_key,
+        },
+        now,
+    )
+    .await
 }

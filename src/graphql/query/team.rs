@@ -10,13 +10,15 @@ pub struct TeamQuery;
 #[Object]
 impl TeamQuery {
     /// What an invitation link offers, to pre-fill the sign-up form. Public: the key is the
-    /// credential. Null when the key is unknown, used, revoked or expired.
+    /// credential. Null when the key is unknown, used, revoked or expired. Counts against the
+    /// client address's rate of `login` and `signup` attempts (`RATE_LIMITED`).
     async fn invitation(
         &self,
         ctx: &Context<'_>,
         activation_key: String,
     ) -> Result<Option<InvitationPreview>> {
         let state = ctx.state()?;
+        state.auth_rate.check(ctx.client_addr())?;
         let preview = accept::preview(&state.db, &activation_key, state.clock.now()).await?;
         Ok(preview.map(InvitationPreview))
     }

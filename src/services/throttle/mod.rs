@@ -26,7 +26,7 @@ mod known;
 mod rate;
 
 pub use attempts::{Attempt, begin};
-pub use rate::AddressRate;
+pub use rate::{AddressRate, KeyRate, KeyedRate};
 
 /// How long a failure counts.
 pub const WINDOW: TimeDelta = TimeDelta::minutes(15);

@@ -193,4 +193,15 @@ async fn a_running_server_renews_on_its_own_every_cycle_interval() {
             .any(|action| action.starts_with("subscription.renewed")),
         "the renewal is audited"
     );
+    // And counted: only the worker's passes are, so at least this one.
+    let metrics = crate::operations::scrape(&app).await;
+    let renewed = crate::operations::sample(
+        &metrics,
+        "saaskit_cycle_transitions_total",
+        &[("transition", "renewed")],
+    );
+    assert!(renewed >= 1.0, "{metrics}");
+    assert!(
+        crate::operations::sample(&metrics, "saaskit_jobs_run_total", &[("kind", "cycle")]) >= 1.0
+    );
 }

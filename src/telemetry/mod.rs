@@ -1,4 +1,13 @@
-//! The tracing subscriber: compact lines by default, JSON for log collectors.
+//! What a running saaskit tells its operators: log lines (the tracing subscriber), Prometheus
+//! metrics ([`metrics`], served by [`endpoint`]), request ids ([`request_id`]) and spans per
+//! root field ([`spans`]).
+
+pub mod endpoint;
+pub mod metrics;
+pub mod operation;
+pub mod pools;
+pub mod request_id;
+pub mod spans;
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,0 +1,228 @@
+//! The HTTP routes: GraphQL (one operation, or a batch of them: see [`batch`]), GraphiQL (see
+//! [`crate::graphiql`]), and the health probes. `/metrics` is added by `startup`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::auth::authenticate::authenticate;
+use crate::error::{AppError, present_errors};
+use crate::graphiql;
+use crate::graphql::context::{BusinessReach, ClientAddr};
+use crate::graphql::{AppSchema, document};
+use crate::state::AppState;
+use crate::telemetry::metrics as measure;
+use crate::telemetry::operation;
+
+mod batch;
+
+/// Largest GraphQL request body accepted.
+const MAX_BODY: usize = 1024 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/graphql", web::post().to(graphql))
+        .route("/graphql", web::get().to(graphiql::page))
+        .route("/graphiql", web::get().to(graphiql::page))
+        .route("/graphiql/assets/{name}", web::get().to(graphiql::asset))
+        .route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready));
+}
+
+async fn graphql(
+    schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    // Read by hand, so that an oversized body also gets a GraphQL-shaped answer.
+    let body = match payload.to_bytes_limited(MAX_BODY).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return bad_body(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read".into(),
+            );
+        }
+        Err(_) => {
+            return bad_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {MAX_BODY} bytes"),
+            );
+        }
+    };
+    let requests = match batch::parse(&body) {
+        Ok(requests) => requests,
+        Err(message) => return bad_body(StatusCode::BAD_REQUEST, message),
+    };
+    // One deadline for the whole HTTP request, batch or not.
+    let deadline = tokio::time::Instant::now() + state.settings.request_timeout;
+    match requests {
+        batch::Requests::Single(request) => {
+            HttpResponse::Ok().json(serve_one(&schema, &state, &http, *request, deadline).await)
+        }
+        batch::Requests::Batch(requests) => {
+            // One after another: a batch costs no more at once than its operations sent apart.
+            let mut answers = Vec::with_capacity(requests.len());
+            for request in requests {
+                answers.push(serve_one(&schema, &state, &http, request, deadline).await);
+            }
+            HttpResponse::Ok().json(answers)
+        }
+    }
+}
+
+/// What one operation answers: the executor's response, or a refusal made before it ran.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Answer {
+    Executed(async_graphql::Response),
+    Refused(serde_json::Value),
+}
+
+impl Answer {
+    /// `OK`, or the first error's `extensions.code`.
+    fn code(&self) -> &str {
+        match self {
+            Answer::Executed(response) => {
+                response.errors.first().map_or("OK", |error| {
+                    match error.extensions.as_ref().and_then(|e| e.get("code")) {
+                        Some(async_graphql::Value::String(code)) => code.as_str(),
+                        _ => "OTHER",
+                    }
+                })
+            }
+            Answer::Refused(json) => json["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or("OTHER"),
+        }
+    }
+}
+
+/// Serves one operation — alone, or one of a batch — through every check a single request
+/// gets, within `deadline`, and counts it.
+async fn serve_one(
+    schema: &AppSchema,
+    state: &AppState,
+    http: &HttpRequest,
+    mut request: async_graphql::Request,
+    deadline: tokio::time::Instant,
+) -> Answer {
+    let started = std::time::Instant::now();
+    let (name, answer) = match document::inspect(&mut request, &document::LIMITS) {
+        Ok(inspected) => {
+            let name = inspected.operation_name.clone();
+            let run = execute(schema, state, http, request, inspected);
+            let answer = match tokio::time::timeout_at(deadline, run).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    tracing::warn!("request timed out");
+                    Answer::Executed(refuse(AppError::TimedOut {
+                        after: state.settings.request_timeout,
+                    }))
+                }
+            };
+            (name, answer)
+        }
+        Err(refusal) => (
+            request.operation_name.clone(),
+            Answer::Refused(refusal.to_json()),
+        ),
+    };
+    measure::operation_served(
+        operation::label(name.as_deref()),
+        answer.code(),
+        started.elapsed(),
+    );
+    answer
+}
+
+/// Authenticates the caller for the operations `inspect` found and runs the request.
+async fn execute(
+    schema: &AppSchema,
+    state: &AppState,
+    http: &HttpRequest,
+    mut request: async_graphql::Request,
+    inspected: document::Inspected,
+) -> Answer {
+    let caller = match authenticate(state, authorization(http), &inspected.operations).await {
+        Ok(caller) => caller,
+        Err(err) => return Answer::Executed(refuse(err)),
+    };
+    // Production keeps the schema to itself but for staff.
+    if state.settings.is_production() && !caller.is_staff() {
+        if inspected.introspection {
+            return Answer::Executed(refuse(AppError::forbidden(
+                "introspection is open to staff only in production",
+            )));
+        }
+        request = request.disable_introspection();
+    }
+    let reach = BusinessReach(match &caller {
+        Caller::Authenticated(principal) => {
+            !principal.token.is_attenuated()
+                || principal
+                    .token
+                    .authorize("business", &[], state.clock.now())
+                    .is_ok()
+        }
+        Caller::Anonymous | Caller::Rejected(_) => false,
+    });
+    let request = request
+        .data(caller)
+        .data(reach)
+        .data(client_addr(state, http));
+    let mut response = schema.execute(request).await;
+    present_errors(&mut response);
+    Answer::Executed(response)
+}
+
+fn bad_body(status: StatusCode, message: String) -> HttpResponse {
+    measure::operation_served(
+        operation::label(None),
+        "BAD_REQUEST",
+        std::time::Duration::ZERO,
+    );
+    HttpResponse::build(status).json(json!({
+        "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }]
+    }))
+}
+
+fn authorization(http: &HttpRequest) -> Option<&str> {
+    http.headers()
+        .get(AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or(""))
+}
+
+/// The client's address (see [`crate::client_addr`]): `X-Forwarded-For` counts only when the
+/// TCP peer is one of `SAASKIT_TRUSTED_PROXIES`.
+fn client_addr(state: &AppState, http: &HttpRequest) -> ClientAddr {
+    crate::client_addr::of_request(&state.settings.trusted_proxies, http)
+}
+
+/// A whole operation refused before or instead of execution (a token whose own checks forbid
+/// it, a timeout).
+fn refuse(err: AppError) -> async_graphql::Response {
+    let mut response = async_graphql::Response::from_errors(vec![
+        async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default()),
+    ]);
+    present_errors(&mut response);
+    response
+}
+
+/// The process is up.
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The process can serve: its database answers and holds saaskit's tables.
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match crate::services::plans::check_schema(&state.db).await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "database unreachable" }))
+        }
+    }
+}
