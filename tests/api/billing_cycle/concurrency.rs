@@ -83,7 +83,11 @@ async fn four_passes_at_once_renew_each_due_subscription_exactly_once() {
         .expect("query");
     assert_eq!(audited.len(), 1_000, "one audit event per renewal");
     assert!(audited.iter().all(|event| {
-        event.data.as_ref().and_then(|d| d["countersArchived"].as_i64()) == Some(3)
+        event
+            .data
+            .as_ref()
+            .and_then(|d| d["countersArchived"].as_i64())
+            == Some(3)
             && event.data.as_ref().and_then(|d| d["paidWith"].as_str()) == Some("free")
     }));
 
