@@ -10,6 +10,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::jobs::Jobs;
 use crate::services::throttle::AddressRate;
+use crate::services::usage::Coalescer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,6 +24,8 @@ pub struct AppState {
     pub jobs: Jobs,
     /// This node's rate of `login` and `signup` attempts per client address.
     pub auth_rate: Arc<AddressRate>,
+    /// This node's group commit of `recordUsage`.
+    pub usage: Coalescer,
 }
 
 impl AppState {

@@ -19,3 +19,4 @@ mod staff;
 mod team;
 mod tokens;
 mod usage;
+mod usage_batch;
