@@ -95,7 +95,9 @@ async fn attempt(
     let mut events = Vec::new();
     for call in calls {
         let answer = judge(call, &mut taken, &mut known);
-        if let (Ok(recorded), Some(key)) = (&answer, &call.valid.key) {
+        if let (Ok(recorded), Some(key)) = (&answer, &call.valid.key)
+            && !recorded.duplicate
+        {
             events.push((call, key, recorded.clone()));
         }
         answers.push(answer);
