@@ -1,8 +1,9 @@
 -- The PostgreSQL ceiling for recordUsage: the very statement saaskit runs for a call with an
 -- idempotency key (src/services/usage.rs, COUNTED_AND_RECORDED: the conditional counter update
 -- and the event insert in one statement), without HTTP, GraphQL or auth around it.
--- bench_targets maps 1..100 to the businesses that bench/setup.py signed up.
-\set n random(1, 100)
+-- bench_targets maps 1..:businesses to the businesses that bench/setup.py signed up (run with
+-- -D businesses=N: with one business every transaction must hit it, not 1 in 100).
+\set n random(1, :businesses)
 \set r random(1, 1000000000000)
 WITH t AS (SELECT business_id FROM bench_targets WHERE n = :n),
 counted AS (

@@ -87,8 +87,8 @@ stop_server
 
 echo "bench: PostgreSQL ceiling (pgbench, the same statement, $CONNECTIONS clients)"
 psql "$PGDB" -qc "CREATE TABLE bench_targets AS SELECT row_number() OVER (ORDER BY id) AS n, business_id, id AS subscription_id FROM subscriptions WHERE plan_id = (SELECT id FROM plans WHERE code = 'bench')"
-pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$WARMUP" -f bench/pgbench_record_usage.sql "$PGDB" >/dev/null
-TPS=$(pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$SECONDS_RUN" -f bench/pgbench_record_usage.sql "$PGDB" \
+pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$WARMUP" -D businesses="$BUSINESSES" -f bench/pgbench_record_usage.sql "$PGDB" >/dev/null
+TPS=$(pgbench -n -M prepared -c "$CONNECTIONS" -j 2 -T "$SECONDS_RUN" -D businesses="$BUSINESSES" -f bench/pgbench_record_usage.sql "$PGDB" \
   | awk '/^tps/ {print $3; exit}')
 echo "pg_ceiling {\"tps\": $TPS}" >>"$RESULTS"
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS saaskit_bench WITH (FORCE)"

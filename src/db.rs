@@ -67,6 +67,24 @@ impl PoolSpec {
         }
     }
 
+    /// The same database with `connections` connections.
+    pub fn with_connections(&self, connections: u32) -> PoolSpec {
+        match self {
+            PoolSpec::Sqlite(options, _) => PoolSpec::Sqlite(options.clone(), connections),
+            PoolSpec::Postgres(options, _) => PoolSpec::Postgres(options.clone(), connections),
+        }
+    }
+
+    /// How many group-commit writers of usage (see `services::usage::Coalescer`) the database
+    /// profits from: SQLite writes one transaction at a time; PostgreSQL writes different
+    /// businesses' batches side by side.
+    pub fn usage_writers(&self) -> u32 {
+        match self {
+            PoolSpec::Sqlite(..) => 1,
+            PoolSpec::Postgres(..) => 4,
+        }
+    }
+
     /// Opens the pool and one connection, to know the database answers.
     ///
     /// # Errors

@@ -112,7 +112,8 @@ impl AppError {
         ext
     }
 
-    fn is_internal(&self) -> bool {
+    /// A failure of the server, whose details a client is not told.
+    pub fn is_internal(&self) -> bool {
         matches!(self, Self::Database(_) | Self::Internal(_))
     }
 }

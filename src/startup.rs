@@ -83,8 +83,15 @@ impl Application {
         let watched = Pools::default();
         worker.watch_pools(&watched);
         jobs.watch_pools(&watched);
+        // Its own connection per writer, opened on this (the main) runtime that runs them.
+        let writers = pools.usage_writers();
+        let usage = services::usage::Coalescer::start(
+            pools.with_connections(writers).open_lazy(),
+            writers as usize,
+        );
         let state = AppState {
             db: pools.open_lazy(),
+            usage,
             settings: Arc::new(settings),
             root_key: Arc::new(root_key),
             tokens: Arc::default(),

@@ -10,6 +10,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::jobs::Jobs;
 use crate::services::throttle::{AddressRate, KeyRate};
+use crate::services::usage::Coalescer;
 use crate::telemetry::pools::Pools;
 
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct AppState {
     pub usage_rate: Arc<KeyRate>,
     /// The database pools `/metrics` samples.
     pub pools: Pools,
+    /// This node's group commit of `recordUsage`.
+    pub usage: Coalescer,
 }
 
 impl AppState {

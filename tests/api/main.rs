@@ -20,3 +20,4 @@ mod staff;
 mod team;
 mod tokens;
 mod usage;
+mod usage_batch;

@@ -17,12 +17,16 @@ async fn record(app: &TestApp, key: &str, input: Value) -> Value {
 
 /// Puts the account on a new plan whose `recordings` stop at `max`.
 /// Returns the staff token and the plan's id.
-async fn limit_recordings(app: &TestApp, account: &Account, max: i64) -> (String, String) {
+pub(crate) async fn limit_recordings(
+    app: &TestApp,
+    account: &Account,
+    max: i64,
+) -> (String, String) {
     let staff = app.staff_token("staff@example.com").await;
     let created = app
         .graphql(
             "mutation($input: CreatePlanInput!) { createPlan(input: $input) { id } }",
-            json!({ "input": { "code": format!("tight-{max}"), "name": "Tight", "priceCents": 0,
+            json!({ "input": { "code": format!("tight-{max}-{}", uuid::Uuid::now_v7().simple()), "name": "Tight", "priceCents": 0,
                 "currency": "USD", "period": { "count": 1, "unit": "MONTH" }, "isPublic": false,
                 "limits": [{ "metric": "recordings", "max": max, "resetsEachPeriod": true },
                            { "metric": "applications", "max": 5, "resetsEachPeriod": false }] } }),
@@ -44,7 +48,7 @@ async fn limit_recordings(app: &TestApp, account: &Account, max: i64) -> (String
     (staff, plan)
 }
 
-async fn used(app: &TestApp, account: &Account, metric: &str) -> Value {
+pub(crate) async fn used(app: &TestApp, account: &Account, metric: &str) -> Value {
     let response = app
         .graphql(
             "{ business { usage { metric used } } }",

@@ -81,8 +81,9 @@ impl<'a> Walk<'a> {
         for selection in &set.items {
             match &selection.node {
                 Selection::Field(field) => {
-                    let facts = self.facts(&field.node)?;
-                    self.found.insert((field.node.name.node.to_string(), facts));
+                    for facts in self.facts(&field.node)? {
+                        self.found.insert((field.node.name.node.to_string(), facts));
+                    }
                 }
                 Selection::FragmentSpread(spread) => {
                     let document = self.document;
@@ -102,42 +103,41 @@ impl<'a> Walk<'a> {
         Ok(())
     }
 
-    /// The argument facts of a root field.
-    fn facts(&self, field: &Field) -> Result<Vec<(String, String)>, Unresolved> {
+    /// The sets of argument facts a root field is authorized with: one per event for
+    /// `recordUsages`, so that a holder's check judges every event's metric on its own.
+    fn facts(&self, field: &Field) -> Result<Vec<Vec<(String, String)>>, Unresolved> {
+        let metric = |input: &ConstValue| {
+            input_string(input, "metric")
+                .map(|metric| vec![("metric".to_owned(), usage::metric_name(metric).to_owned())])
+        };
         Ok(match field.name.node.as_str() {
             "recordUsage" => {
-                let metric = self.input_string(field, "input", "metric")?;
-                vec![("metric".to_owned(), usage::metric_name(&metric).to_owned())]
+                let input = self.argument(field, "input")?;
+                vec![metric(&input).ok_or_else(|| unresolved(field, "input"))?]
             }
-            _ => Vec::new(),
+            "recordUsages" => match self.argument(field, "inputs")? {
+                // Nothing is recorded, but the operation is still named.
+                ConstValue::List(inputs) if inputs.is_empty() => vec![Vec::new()],
+                ConstValue::List(inputs) => inputs
+                    .iter()
+                    .map(|input| metric(input).ok_or_else(|| unresolved(field, "inputs")))
+                    .collect::<Result<_, _>>()?,
+                // A single value where a list is expected is a list of one (input coercion).
+                input => vec![metric(&input).ok_or_else(|| unresolved(field, "inputs"))?],
+            },
+            _ => vec![Vec::new()],
         })
     }
 
-    /// `argument.key` as a string, from a literal or variables.
-    fn input_string(
-        &self,
-        field: &Field,
-        argument: &'static str,
-        key: &str,
-    ) -> Result<String, Unresolved> {
-        let unresolved = || Unresolved {
-            field: field.name.node.to_string(),
-            argument,
-        };
-        let value = field
+    /// An argument's value, from a literal or variables.
+    fn argument(&self, field: &Field, argument: &'static str) -> Result<ConstValue, Unresolved> {
+        field
             .get_argument(argument)
-            .ok_or_else(unresolved)?
+            .ok_or_else(|| unresolved(field, argument))?
             .node
             .clone()
             .into_const_with(|name| self.variable(&name).ok_or(()))
-            .map_err(|()| unresolved())?;
-        match value {
-            ConstValue::Object(map) => match map.get(key) {
-                Some(ConstValue::String(text)) => Ok(text.clone()),
-                _ => Err(unresolved()),
-            },
-            _ => Err(unresolved()),
-        }
+            .map_err(|()| unresolved(field, argument))
     }
 
     /// A variable's value as the executor reads it: the request's, else the default.
@@ -151,6 +151,24 @@ impl<'a> Walk<'a> {
             .get(name)
             .or_else(|| definition.node.default_value())
             .cloned()
+    }
+}
+
+fn unresolved(field: &Field, argument: &'static str) -> Unresolved {
+    Unresolved {
+        field: field.name.node.to_string(),
+        argument,
+    }
+}
+
+/// `input.key` as a string.
+fn input_string<'v>(input: &'v ConstValue, key: &str) -> Option<&'v str> {
+    match input {
+        ConstValue::Object(map) => match map.get(key) {
+            Some(ConstValue::String(text)) => Some(text),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -229,6 +247,32 @@ mod tests {
         );
         let metrics: Vec<&str> = found.iter().map(metric).collect();
         assert_eq!(metrics, ["x", "y"], "skipped fields are authorized too");
+    }
+
+    #[test]
+    fn every_event_of_record_usages_is_authorized_on_its_own() {
+        let query = r#"mutation($m: String = "seats", $list: [RecordUsageInput!]!) {
+            a: recordUsages(inputs: [{ metric: " x " }, { metric: $m }]) { error { code } }
+            b: recordUsages(inputs: $list) { error { code } }
+            c: recordUsages(inputs: { metric: "single" }) { error { code } } }"#;
+        let found = roots(query, None, json!({ "list": [{ "metric": "y" }] }));
+        let metrics: Vec<&str> = found.iter().map(metric).collect();
+        assert_eq!(metrics, ["seats", "single", "x", "y"]);
+        assert!(found.iter().all(|op| op.name == "recordUsages"));
+    }
+
+    #[test]
+    fn an_event_whose_metric_the_document_hides_is_unresolved() {
+        let query = r#"mutation($m: String) {
+            recordUsages(inputs: [{ metric: "x" }, { metric: $m }]) { error { code } } }"#;
+        let document = parse_query(query).expect("parses");
+        assert_eq!(
+            root_operations(&document, None, &Variables::default()),
+            Err(Unresolved {
+                field: "recordUsages".into(),
+                argument: "inputs"
+            })
+        );
     }
 
     #[test]

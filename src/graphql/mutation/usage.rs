@@ -4,7 +4,7 @@ use crate::AppError;
 use crate::auth::{Principal, Right};
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::HasRight;
-use crate::graphql::types::UsageResult;
+use crate::graphql::types::{UsageOutcome, UsageResult};
 use crate::services::usage::{self, Record};
 use crate::state::AppState;
 use crate::telemetry::metrics as measure;
@@ -20,12 +20,24 @@ pub struct RecordUsageInput {
     idempotency_key: Option<String>,
 }
 
+impl From<RecordUsageInput> for Record {
+    fn from(input: RecordUsageInput) -> Self {
+        Record {
+            metric: input.metric,
+            quantity: input.quantity.unwrap_or(1).into(),
+            idempotency_key: input.idempotency_key,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct UsageMutation;
 
 #[Object]
 impl UsageMutation {
     /// Counts usage of a metric against the plan's limit, all or nothing. For the SDK key.
+    /// Answered once committed; concurrent calls share a transaction, each answered as if
+    /// the calls had run one by one.
     #[graphql(guard = "HasRight(Right::UsageRecord)")]
     async fn record_usage(
         &self,
@@ -40,6 +52,33 @@ impl UsageMutation {
             Err(err) => measure::usage_refused(err.code()),
         }
         Ok(recorded?.into())
+    }
+
+    /// Counts up to 100 events in one transaction, each judged on its own in order as if
+    /// sent one after the other by `recordUsage` (a key repeated within the call is a
+    /// duplicate of its first use). One answer per event, in input order: its `usage`, or
+    /// the `error` that counted nothing. For the SDK key.
+    #[graphql(guard = "HasRight(Right::UsageRecord)")]
+    async fn record_usages(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<RecordUsageInput>,
+    ) -> Result<Vec<UsageOutcome>> {
+        let state = ctx.state()?;
+        let principal = ctx.principal()?;
+        // One call of the key's rate, whatever it carries (at most 100 events).
+        state.usage_rate.check(&principal.session_id)?;
+        let now = state.clock.now();
+        usage::check_count(inputs.len())?;
+        // As for `recordUsage`: every event's metric, as it arrived.
+        for input in &inputs {
+            let metric = usage::metric_name(&input.metric);
+            principal.allows("recordUsages", &[("metric", metric)], now)?;
+        }
+        let business_id = principal.business()?;
+        let records = inputs.into_iter().map(Record::from).collect();
+        let answers = usage::record_many(&state.db, business_id, records, now).await?;
+        Ok(answers.into_iter().map(UsageOutcome::from).collect())
     }
 }
 
@@ -56,15 +95,5 @@ async fn record(
     let metric = usage::metric_name(&input.metric);
     principal.allows("recordUsage", &[("metric", metric)], now)?;
     let business_id = principal.business()?;
-    usage::record(
-        &state.db,
-        business_id,
-        Record {
-            metric: input.metric,
-            quantity: input.quantity.unwrap_or(1).into(),
-            idempotency_key: input.idempotency_key,
-        },
-        now,
-    )
-    .await
+    state.usage.record(business_id, input.into(), now).await
 }

@@ -17,7 +17,7 @@ pub use enums::{MemberStatus, PeriodUnit, Role, SubscriptionStatus};
 pub use plan::Plan;
 pub use subscription::Subscription;
 pub use team::{Invitation, InvitationPreview, TeamMember};
-pub use usage::{Usage, UsagePeriod, UsageResult};
+pub use usage::{Usage, UsageOutcome, UsagePeriod, UsageResult};
 pub use user::User;
 pub use viewer::{AuthPayload, Viewer};
 

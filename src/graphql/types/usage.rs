@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use entity::usage_periods;
 
 use super::graphql_int;
+use crate::error::AppError;
 use crate::services::usage;
 
 /// One metric of the plan and what the business has used of it.
@@ -49,6 +50,78 @@ impl From<usage::Recorded> for UsageResult {
             duplicate: r.duplicate,
             metric: r.metric,
         }
+    }
+}
+
+/// One event's answer in `recordUsages`: `usage` when it counted or repeated a key, else
+/// `error` — never both.
+#[derive(SimpleObject)]
+pub struct UsageOutcome {
+    usage: Option<UsageResult>,
+    error: Option<UsageError>,
+}
+
+/// Why one event of `recordUsages` counted nothing: what `recordUsage` would have answered
+/// as a GraphQL error, its `extensions` as fields.
+#[derive(SimpleObject)]
+pub struct UsageError {
+    /// As `extensions.code`: `QUOTA_EXCEEDED`, `BAD_USER_INPUT`, `CONFLICT`,
+    /// `SUBSCRIPTION_INACTIVE`…
+    code: String,
+    message: String,
+    /// The input field at fault, for `BAD_USER_INPUT` and `CONFLICT`.
+    field: Option<String>,
+    /// For `QUOTA_EXCEEDED`: the metric, its limit and what was used before this event.
+    metric: Option<String>,
+    limit: Option<i32>,
+    used: Option<i32>,
+}
+
+impl From<Result<usage::Recorded, AppError>> for UsageOutcome {
+    fn from(answer: Result<usage::Recorded, AppError>) -> Self {
+        match answer {
+            Ok(recorded) => UsageOutcome {
+                usage: Some(recorded.into()),
+                error: None,
+            },
+            Err(error) => UsageOutcome {
+                usage: None,
+                error: Some(error.into()),
+            },
+        }
+    }
+}
+
+impl From<AppError> for UsageError {
+    fn from(error: AppError) -> Self {
+        if error.is_internal() {
+            tracing::error!(error = ?error, "an event of recordUsages failed");
+        }
+        let mut answer = UsageError {
+            code: error.code().to_owned(),
+            message: error.to_string(),
+            field: None,
+            metric: None,
+            limit: None,
+            used: None,
+        };
+        match error {
+            AppError::BadInput { field, .. }
+            | AppError::Conflict {
+                field: Some(field), ..
+            } => answer.field = Some(field),
+            AppError::QuotaExceeded {
+                metric,
+                limit,
+                used,
+            } => {
+                answer.metric = Some(metric);
+                answer.limit = Some(graphql_int(limit));
+                answer.used = Some(graphql_int(used));
+            }
+            _ => {}
+        }
+        answer
     }
 }
 

@@ -14,14 +14,21 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 
+mod batch;
+mod coalesce;
 mod dashboard;
 mod fast;
 pub mod rule;
 mod slow;
 
+pub use batch::BeforeCommit;
+pub use coalesce::{Coalescer, MAX_BATCH};
 pub use dashboard::{Usage, of_business, seats};
 use fast::{OneStatement, add_fast, count_and_record_at_once};
 use slow::{Added, Earlier, add_slow, earlier, replay};
+
+/// The most events one `recordUsages` call takes.
+pub const MAX_EVENTS: usize = 100;
 
 /// Metrics counted from other data, not recorded.
 const BUILT_IN: &[&str] = &["members"];
@@ -87,18 +94,53 @@ pub async fn record(
     input: Record,
     now: DateTime<Utc>,
 ) -> Result<Recorded, AppError> {
-    let key = check_key(input.idempotency_key)?;
-    let metric = metric_name(&input.metric).to_owned();
-    let quantity = input.quantity;
-    if quantity == 0 {
-        return Err(AppError::bad_input("quantity", "must not be zero"));
+    record_valid(db, business_id, Valid::parse(input)?, now).await
+}
+
+/// A call whose input has been checked: what [`record`] and a batch both judge.
+#[derive(Debug, Clone)]
+pub(crate) struct Valid {
+    pub(crate) metric: String,
+    pub(crate) quantity: i64,
+    pub(crate) key: Option<String>,
+}
+
+impl Valid {
+    /// # Errors
+    /// `BAD_USER_INPUT` as listed on [`record`].
+    pub(crate) fn parse(input: Record) -> Result<Valid, AppError> {
+        let key = check_key(input.idempotency_key)?;
+        let metric = metric_name(&input.metric).to_owned();
+        if input.quantity == 0 {
+            return Err(AppError::bad_input("quantity", "must not be zero"));
+        }
+        if BUILT_IN.contains(&metric.as_str()) {
+            return Err(AppError::bad_input(
+                "metric",
+                format!("{metric} is counted by saaskit itself"),
+            ));
+        }
+        Ok(Valid {
+            metric,
+            quantity: input.quantity,
+            key,
+        })
     }
-    if BUILT_IN.contains(&metric.as_str()) {
-        return Err(AppError::bad_input(
-            "metric",
-            format!("{metric} is counted by saaskit itself"),
-        ));
-    }
+}
+
+/// [`record`] after the input was checked: one call on its own, in as few round trips as the
+/// database allows.
+pub(crate) async fn record_valid(
+    db: &DatabaseConnection,
+    business_id: Uuid,
+    valid: Valid,
+    now: DateTime<Utc>,
+) -> Result<Recorded, AppError> {
+    let Valid {
+        metric,
+        quantity,
+        key,
+    } = valid;
 
     // Without a key the common case is one statement, with no transaction around it.
     if key.is_none()
@@ -180,4 +222,56 @@ pub async fn record(
         limit,
         duplicate: false,
     })
+}
+
+/// Refuses a `recordUsages` call of more than [`MAX_EVENTS`] events.
+///
+/// # Errors
+/// `BAD_USER_INPUT` on `inputs`.
+pub fn check_count(events: usize) -> Result<(), AppError> {
+    if events > MAX_EVENTS {
+        return Err(AppError::bad_input(
+            "inputs",
+            format!("send at most {MAX_EVENTS} events per call"),
+        ));
+    }
+    Ok(())
+}
+
+/// Records `inputs` for `business_id` in one transaction: each judged on its own, in order,
+/// exactly as if sent one after the other (a key repeated within the call is a `duplicate` of
+/// its first use). Answers in input order.
+///
+/// # Errors
+/// `BAD_USER_INPUT` on `inputs` beyond [`MAX_EVENTS`]; an internal error when the transaction
+/// failed (nothing counted). Each event's own refusal is its answer, as listed on [`record`].
+#[tracing::instrument(skip_all, fields(events = inputs.len()))]
+pub async fn record_many(
+    db: &DatabaseConnection,
+    business_id: Uuid,
+    inputs: Vec<Record>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Result<Recorded, AppError>>, AppError> {
+    check_count(inputs.len())?;
+    let parsed: Vec<Result<Valid, AppError>> = inputs.into_iter().map(Valid::parse).collect();
+    let calls: Vec<batch::Call> = parsed
+        .iter()
+        .filter_map(|valid| valid.as_ref().ok())
+        .map(|valid| batch::Call {
+            business_id,
+            valid: valid.clone(),
+            now,
+        })
+        .collect();
+    let mut written = batch::write_all(db, &calls, None).await?.into_iter();
+    Ok(parsed
+        .into_iter()
+        .map(|valid| {
+            valid.and_then(|_| {
+                written
+                    .next()
+                    .unwrap_or_else(|| Err(anyhow::anyhow!("an event was not answered").into()))
+            })
+        })
+        .collect())
 }

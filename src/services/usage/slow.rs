@@ -13,10 +13,26 @@ use crate::error::AppError;
 /// The subscription and the limit of one metric, read in one query.
 pub(super) struct Metered {
     subscription_id: Uuid,
-    status: SubscriptionStatus,
+    pub(super) status: SubscriptionStatus,
     period_start: DateTime<Utc>,
-    pub(super) max: Option<i64>,
+    max: Option<i64>,
     resets_each_period: bool,
+}
+
+impl Metered {
+    pub(super) fn subscription_id(&self) -> Uuid {
+        self.subscription_id
+    }
+
+    /// How the counter stands for [`rule::judge`] when it is at `used`.
+    pub(super) fn standing(&self, used: i64) -> Standing {
+        Standing {
+            active: self.status == SubscriptionStatus::Active,
+            max: self.max,
+            resets_each_period: self.resets_each_period,
+            used,
+        }
+    }
 }
 
 pub(super) enum Added {
@@ -48,12 +64,7 @@ pub(super) async fn add_slow<C: ConnectionTrait>(
         if let Some((used, limit)) = add_fast(txn, business_id, metric, quantity).await? {
             return Ok(Added::Counted { used, limit });
         }
-        let standing = Standing {
-            active: metered.status == SubscriptionStatus::Active,
-            max: metered.max,
-            resets_each_period: metered.resets_each_period,
-            used: current(txn, &metered, metric).await?,
-        };
+        let standing = metered.standing(current(txn, &metered, metric).await?);
         if let Err(refusal) = rule::judge(standing, quantity) {
             return Ok(Added::Refused(refusal.into_error(metric, standing)));
         }
@@ -84,11 +95,13 @@ pub(super) fn replay(first: Earlier, metric: &str, quantity: i64) -> Result<Reco
     })
 }
 
+/// The recorded answer to the first call with a key.
+#[derive(Debug, Clone)]
 pub(super) struct Earlier {
-    metric: String,
-    quantity: i64,
-    used_after: i64,
-    limit_after: Option<i64>,
+    pub(super) metric: String,
+    pub(super) quantity: i64,
+    pub(super) used_after: i64,
+    pub(super) limit_after: Option<i64>,
 }
 
 pub(super) async fn earlier<C: ConnectionTrait>(
@@ -116,7 +129,7 @@ pub(super) async fn earlier<C: ConnectionTrait>(
     .map_err(|err: sea_orm::DbErr| err.into())
 }
 
-async fn metered<C: ConnectionTrait>(
+pub(super) async fn metered<C: ConnectionTrait>(
     db: &C,
     business_id: Uuid,
     metric: &str,
@@ -154,7 +167,11 @@ fn status_from(text: &str) -> Result<SubscriptionStatus, AppError> {
     SubscriptionStatus::try_from_value(&text.to_owned()).map_err(AppError::from)
 }
 
-async fn current<C: ConnectionTrait>(db: &C, m: &Metered, metric: &str) -> Result<i64, AppError> {
+pub(super) async fn current<C: ConnectionTrait>(
+    db: &C,
+    m: &Metered,
+    metric: &str,
+) -> Result<i64, AppError> {
     Ok(counter_row(db, m, metric).await?.unwrap_or(0))
 }
 
@@ -174,7 +191,7 @@ async fn counter_row<C: ConnectionTrait>(
 }
 
 /// A metric's first use in a period creates its counter at zero.
-async fn create_counter<C: ConnectionTrait>(
+pub(super) async fn create_counter<C: ConnectionTrait>(
     db: &C,
     m: &Metered,
     metric: &str,

@@ -400,6 +400,18 @@ fn mutations(rows: &mut Vec<Row>) {
     let record = "mutation { recordUsage(input: { metric: \"recordings\" }) { % } }";
     let result = ["metric", "used", "limit", "remaining", "duplicate"];
     rows.extend(each(record, &result, "U O FFF F F FF F UUUU"));
+    let batch = "mutation { recordUsages(inputs: [{ metric: \"recordings\" }]) { % } }";
+    let outcome = result
+        .iter()
+        .map(|field| format!("usage {{ {field} }}"))
+        .chain(
+            ["code", "message", "field", "metric", "limit", "used"]
+                .iter()
+                .map(|field| format!("error {{ {field} }}")),
+        )
+        .collect::<Vec<_>>();
+    let outcome: Vec<&str> = outcome.iter().map(String::as_str).collect();
+    rows.extend(each(batch, &outcome, "U O FFF F F FF F UUUU").collect::<Vec<_>>());
     rows.push(
         read(
             "mutation($input: CreatePlanInput!) { createPlan(input: $input) { code } }",
