@@ -40,7 +40,7 @@ psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS saaskit_bench WITH (FORCE)" -qc
 DATABASE_URL=$PGDB "$BIN" staff create --email $STAFF_EMAIL --password "$STAFF_PASSWORD" >/dev/null
 # The setup signs up 100 businesses from one address.
 env DATABASE_URL="$PGDB" SAASKIT_BIND=127.0.0.1:$PORT SAASKIT_ROOT_KEY="$KEY" SAASKIT_LOG=warn \
-  SAASKIT_AUTH_ATTEMPTS_PER_MINUTE=100000 \
+  SAASKIT_AUTH_ATTEMPTS_PER_MINUTE=100000 SAASKIT_USAGE_RATE_PER_SECOND=1000000 SAASKIT_USAGE_RATE_BURST=1000000 \
   SAASKIT_MAIL_DIR="$WORK/mail" "$BIN" serve >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 100); do curl -sf "$URL/ready" >/dev/null 2>&1 && break; sleep 0.1; done
