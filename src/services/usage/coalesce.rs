@@ -8,7 +8,10 @@
 //! business keeps that order, and businesses are spread over several writers so that a busy
 //! one does not hold the others up.
 
+use std::panic::AssertUnwindSafe;
+
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -94,6 +97,11 @@ fn stopped() -> AppError {
 }
 
 /// One writer: drains whatever is queued, writes it, answers, again.
+///
+/// A batch that panics is contained: its callers' answers are dropped with it (each gets the
+/// internal error of a stopped writer, and a transaction that did not commit counts nothing)
+/// and the writer goes on with the next batch. Without this one bug would leave every business
+/// of this writer unable to record until the process restarted.
 async fn write(
     db: DatabaseConnection,
     mut calls: mpsc::UnboundedReceiver<Queued>,
@@ -103,32 +111,44 @@ async fn write(
     while calls.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // A caller that gave up (its request ended) is not counted behind its back.
         batch.retain(|queued: &Queued| !queued.answer.is_closed());
-        match batch.len() {
-            0 => {}
-            1 => {
-                let Some(Queued { call, answer }) = batch.pop() else {
-                    continue;
-                };
-                let recorded = record_valid(&db, call.business_id, call.valid, call.now).await;
+        let queued = std::mem::take(&mut batch);
+        let written = AssertUnwindSafe(write_batch(&db, queued, before_commit.as_ref()));
+        if written.catch_unwind().await.is_err() {
+            tracing::error!("a usage batch panicked; its callers were answered with an error");
+        }
+    }
+}
+
+/// Writes `queued` and answers each caller: one call alone takes the one-statement path, more
+/// share one transaction.
+async fn write_batch(
+    db: &DatabaseConnection,
+    mut queued: Vec<Queued>,
+    before_commit: Option<&BeforeCommit>,
+) {
+    if queued.len() == 1 {
+        let Some(Queued { call, answer }) = queued.pop() else {
+            return;
+        };
+        let recorded = record_valid(db, call.business_id, call.valid, call.now).await;
+        let _ = answer.send(recorded);
+        return;
+    }
+    if queued.is_empty() {
+        return;
+    }
+    let (calls, answers): (Vec<Call>, Vec<_>) =
+        queued.into_iter().map(|q| (q.call, q.answer)).unzip();
+    match write_all(db, &calls, before_commit).await {
+        Ok(recorded) => {
+            for (answer, recorded) in answers.into_iter().zip(recorded) {
                 let _ = answer.send(recorded);
             }
-            _ => {
-                let queued = std::mem::take(&mut batch);
-                let (calls, answers): (Vec<Call>, Vec<_>) =
-                    queued.into_iter().map(|q| (q.call, q.answer)).unzip();
-                match write_all(&db, &calls, before_commit.as_ref()).await {
-                    Ok(recorded) => {
-                        for (answer, recorded) in answers.into_iter().zip(recorded) {
-                            let _ = answer.send(recorded);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::error!(error = ?error, calls = calls.len(), "a usage batch failed");
-                        for answer in answers {
-                            let _ = answer.send(Err(repeat(&error)));
-                        }
-                    }
-                }
+        }
+        Err(error) => {
+            tracing::error!(error = ?error, calls = calls.len(), "a usage batch failed");
+            for answer in answers {
+                let _ = answer.send(Err(repeat(&error)));
             }
         }
     }

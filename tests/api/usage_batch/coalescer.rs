@@ -103,3 +103,36 @@ async fn a_batch_that_crashes_before_its_commit_answers_no_one_with_success_and_
     );
     assert_eq!(used(&app, &account, "recordings").await, 5);
 }
+
+#[tokio::test]
+async fn a_batch_that_panics_fails_its_callers_and_the_writer_goes_on() {
+    let app = spawn_app().await;
+    let account = app.signup("ada@example.com").await;
+    let business: Uuid = account.business_id.parse().expect("uuid");
+    let panics_once = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let hook: BeforeCommit = Arc::new(move |_txn| {
+        let panics = panics_once.swap(false, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            assert!(!panics, "a bug in the middle of a batch");
+            Ok(())
+        })
+    });
+    let coalescer = Coalescer::start_with(app.state.db.clone(), 1, Some(hook));
+    let now = chrono::Utc::now();
+    let first = join_all((0..3).map(|_| coalescer.record(business, recording(None), now))).await;
+    for answer in &first {
+        let error = answer
+            .as_ref()
+            .expect_err("no success from a batch that panicked");
+        assert_eq!(error.code(), "INTERNAL_SERVER_ERROR");
+    }
+    assert_eq!(
+        used(&app, &account, "recordings").await,
+        0,
+        "nothing committed"
+    );
+    // The same writer serves the next batch.
+    let next = join_all((0..3).map(|_| coalescer.record(business, recording(None), now))).await;
+    assert!(next.iter().all(Result::is_ok), "{next:?}");
+    assert_eq!(used(&app, &account, "recordings").await, 3);
+}
