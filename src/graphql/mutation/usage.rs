@@ -1,3 +1,5 @@
+use std::num::NonZeroU32;
+
 use async_graphql::{Context, InputObject, Object, Result};
 
 use crate::AppError;
@@ -66,10 +68,13 @@ impl UsageMutation {
     ) -> Result<Vec<UsageOutcome>> {
         let state = ctx.state()?;
         let principal = ctx.principal()?;
-        // One call of the key's rate, whatever it carries (at most 100 events).
-        state.usage_rate.check(&principal.session_id)?;
-        let now = state.clock.now();
         usage::check_count(inputs.len())?;
+        // Each event counts against the key's rate, as if sent by `recordUsage`.
+        let events = u32::try_from(inputs.len()).ok().and_then(NonZeroU32::new);
+        if let Some(events) = events {
+            state.usage_rate.check_n(&principal.session_id, events)?;
+        }
+        let now = state.clock.now();
         // As for `recordUsage`: every event's metric, as it arrived.
         for input in &inputs {
             let metric = usage::metric_name(&input.metric);

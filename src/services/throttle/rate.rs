@@ -81,15 +81,27 @@ impl<K: Hash + Eq + Clone> KeyedRate<K> {
     /// # Errors
     /// `RATE_LIMITED` with the whole seconds until the next call is allowed (at least 1).
     pub fn check(&self, key: &K) -> Result<(), AppError> {
+        self.check_n(key, NonZeroU32::MIN)
+    }
+
+    /// Counts `n` calls for `key` at once (all or none), e.g. the events of one batch.
+    ///
+    /// # Errors
+    /// `RATE_LIMITED` with the whole seconds until `n` calls are allowed (at least 1); `n`
+    /// beyond the burst can never be allowed and is refused with the quota's whole period.
+    pub fn check_n(&self, key: &K, n: NonZeroU32) -> Result<(), AppError> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            AppError::RateLimited {
-                retry_after_secs: whole_seconds(wait),
-            }
-        })
+        match self.limiter.check_key_n(key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(AppError::RateLimited {
+                retry_after_secs: whole_seconds(not_until.wait_time_from(self.clock.now())),
+            }),
+            Err(_insufficient) => Err(AppError::RateLimited {
+                retry_after_secs: whole_seconds(Duration::from_secs(1)),
+            }),
+        }
     }
 
     /// Keys held in memory now (for tests of the bound).

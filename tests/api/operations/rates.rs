@@ -72,3 +72,28 @@ async fn invitation_previews_count_against_the_address_rate() {
         .await;
     assert_eq!(data(&response)["invitation"], json!(null));
 }
+
+#[tokio::test]
+async fn each_event_of_record_usages_counts_against_the_sdk_key_rate() {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock_and(clock.clone(), |figment| {
+        figment
+            .merge(("usage_rate_per_second", 2))
+            .merge(("usage_rate_burst", 5))
+    })
+    .await;
+    let ann = app.signup("ann@example.com").await;
+    let many = "mutation($inputs: [RecordUsageInput!]!) { recordUsages(inputs: $inputs) { \
+                usage { used } } }";
+    let events = |n: usize| json!({ "inputs": vec![json!({ "metric": "recordings" }); n] });
+    // Four of the five allowed at once, then a batch of two is more than is left.
+    data(&app.graphql(many, events(4), Some(&ann.api_key)).await);
+    let refused = app.graphql(many, events(2), Some(&ann.api_key)).await;
+    assert_eq!(error_code(&refused), "RATE_LIMITED", "{refused}");
+    // A batch larger than the whole burst is never allowed.
+    clock.advance(chrono::TimeDelta::seconds(10));
+    let refused = app.graphql(many, events(6), Some(&ann.api_key)).await;
+    assert_eq!(error_code(&refused), "RATE_LIMITED", "{refused}");
+    // What is left fits: one more event.
+    data(&app.graphql(RECORD, json!({}), Some(&ann.api_key)).await);
+}
