@@ -7,6 +7,8 @@
 #
 #   bench/batch.sh                     # 64 connections, 5 s warm-up, 15 s runs
 #   BENCH_SECONDS=10 bench/batch.sh
+#   BENCH_BIN=path/to/saaskit bench/batch.sh   # a binary built before, e.g. to compare two
+#   SAASKIT_USAGE_WRITERS=1 bench/batch.sh     # the server's settings pass through
 #
 # Needs wrk, pgbench and the PostgreSQL of scripts/ensure-postgres.sh; creates and drops the
 # database saaskit_bench.
@@ -28,9 +30,13 @@ PGDB=$PG/saaskit_bench
 for tool in wrk pgbench psql python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install wrk postgresql-client)"; exit 1; }
 done
-echo "bench: building (release)"
-cargo build --release --quiet --bin saaskit
-BIN=target/release/saaskit
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$BENCH_BIN
+else
+  echo "bench: building (release)"
+  cargo build --release --quiet --bin saaskit
+  BIN=target/release/saaskit
+fi
 KEY=$($BIN keygen)
 SERVER=
 stop_server() { if [ -n "$SERVER" ]; then kill -INT "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=; fi; }

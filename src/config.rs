@@ -136,6 +136,11 @@ pub struct Settings {
     /// `SAASKIT_USAGE_RATE_BURST`: `recordUsage` calls one SDK key may make at once.
     #[serde(deserialize_with = "number")]
     pub usage_rate_burst: NonZeroU32,
+    /// `SAASKIT_USAGE_WRITERS`: group-commit writers of usage on this node, each with its own
+    /// database connection; a business's calls always go to the same one. Unset means 2 on
+    /// PostgreSQL and 1 on SQLite (one write at a time).
+    #[serde(default, deserialize_with = "optional_number")]
+    pub usage_writers: Option<u32>,
     /// `SAASKIT_METRICS_BIND`: a listener of its own for `/metrics` and `/health`; `saaskit
     /// serve` then serves `/metrics` only there, and `saaskit worker` serves it at all.
     #[serde(default)]
@@ -332,6 +337,12 @@ impl Settings {
         }
         if self.job_max_attempts == 0 {
             return Err(invalid("SAASKIT_JOB_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        if self
+            .usage_writers
+            .is_some_and(|writers| !(1..=64).contains(&writers))
+        {
+            return Err(invalid("SAASKIT_USAGE_WRITERS", "must be 1 to 64"));
         }
         if self.db_max_connections == Some(0) {
             return Err(invalid("SAASKIT_DB_MAX_CONNECTIONS", "must be at least 1"));

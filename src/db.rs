@@ -75,14 +75,14 @@ impl PoolSpec {
         }
     }
 
-    /// How many group-commit writers of usage (see `services::usage::Coalescer`) the database
-    /// profits from: SQLite writes one transaction at a time; PostgreSQL writes different
-    /// businesses' batches side by side.
-    pub fn usage_writers(&self) -> u32 {
-        match self {
+    /// How many group-commit writers of usage (see `services::usage::Coalescer`) to run when
+    /// `SAASKIT_USAGE_WRITERS` is unset: SQLite writes one transaction at a time; PostgreSQL
+    /// writes one batch while the next one gathers (`bench/batch.sh` measured 1, 2 and 4).
+    pub fn usage_writers(&self, configured: Option<u32>) -> u32 {
+        configured.unwrap_or(match self {
             PoolSpec::Sqlite(..) => 1,
-            PoolSpec::Postgres(..) => 4,
-        }
+            PoolSpec::Postgres(..) => 2,
+        })
     }
 
     /// Opens the pool and one connection, to know the database answers.

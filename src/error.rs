@@ -123,6 +123,18 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Whether PostgreSQL broke a deadlock by aborting this transaction (SQLSTATE 40P01): nothing
+/// of it was written, and it may simply be tried again.
+pub fn is_deadlock(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(&**e, sea_orm::SqlxError::Database(e) if e.code().as_deref() == Some("40P01"))
+        }
+        _ => false,
+    }
+}
+
 /// An error that several fields share (a batch loader's failure): presented like the
 /// [`AppError`] inside it.
 #[derive(Debug)]

@@ -84,7 +84,7 @@ impl Application {
         worker.watch_pools(&watched);
         jobs.watch_pools(&watched);
         // Its own connection per writer, opened on this (the main) runtime that runs them.
-        let writers = pools.usage_writers();
+        let writers = pools.usage_writers(settings.usage_writers);
         let usage = services::usage::Coalescer::start(
             pools.with_connections(writers).open_lazy(),
             writers as usize,

@@ -18,6 +18,7 @@ pub const HTTP_REQUESTS: &str = "saaskit_http_requests_total";
 pub const HTTP_DURATION: &str = "saaskit_http_request_duration_seconds";
 pub const USAGE_ACCEPTED: &str = "saaskit_usage_accepted_total";
 pub const USAGE_REFUSED: &str = "saaskit_usage_refused_total";
+pub const USAGE_BATCH_EVENTS: &str = "saaskit_usage_batch_events";
 pub const JOBS_RUN: &str = "saaskit_jobs_run_total";
 pub const JOBS_FAILED: &str = "saaskit_jobs_failed_total";
 pub const JOBS_RETRIED: &str = "saaskit_jobs_retried_total";
@@ -32,6 +33,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Upper bounds of the usage batch histogram's buckets, in events.
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1000.0,
+];
+
 /// How often histograms are drained even when nobody scrapes (their samples wait in memory
 /// until then).
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -44,6 +50,12 @@ pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), LATENCY_BUCKETS)
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full(USAGE_BATCH_EVENTS.to_owned()),
+                    BATCH_BUCKETS,
+                )
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new())
             .build_recorder();
         let handle = recorder.handle();
@@ -90,6 +102,10 @@ fn describe() {
         "recordUsage calls that counted (or repeated a key)"
     );
     describe_counter!(USAGE_REFUSED, "recordUsage calls refused, by error code");
+    describe_histogram!(
+        USAGE_BATCH_EVENTS,
+        "Events per usage write, by how it was written (alone, statement, transaction)"
+    );
     describe_counter!(JOBS_RUN, "Background jobs run, by kind");
     describe_counter!(JOBS_FAILED, "Background jobs that failed, by kind");
     describe_counter!(JOBS_RETRIED, "Failed jobs scheduled to run again, by kind");
@@ -127,6 +143,12 @@ pub fn usage_accepted(duplicate: bool) {
 /// A `recordUsage` call refused with `code`.
 pub fn usage_refused(code: &str) {
     counter!(USAGE_REFUSED, "reason" => code_label(code)).increment(1);
+}
+
+/// One usage write of `events` events: `alone` (one call, its own statement), `statement`
+/// (a batch as PostgreSQL's one statement) or `transaction` (a batch judged one by one).
+pub fn usage_batch(written: &'static str, events: usize) {
+    histogram!(USAGE_BATCH_EVENTS, "written" => written).record(events as f64);
 }
 
 /// The kinds of background work counted by [`job_run`] and friends.

@@ -8,7 +8,11 @@
 //! derives the root fields and argument facts that the token's authorizer judges, from the
 //! same parse and the same variables the executor runs.
 
+use std::sync::{Arc, LazyLock};
+
 use async_graphql::Request;
+use async_graphql::parser::types::ExecutableDocument;
+use moka::sync::Cache;
 use serde_json::json;
 
 mod cost;
@@ -122,29 +126,10 @@ pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refu
             "is too long",
         ));
     }
-    match lexer::scan(&request.query, limits.tokens, limits.nesting) {
-        lexer::Scan::Within { .. } => {}
-        lexer::Scan::TooManyTokens { max } => {
-            return Err(Refusal::over(
-                "tokens",
-                max as u64,
-                u64::MAX,
-                "has too many tokens",
-            ));
-        }
-        lexer::Scan::TooDeep { max } => {
-            return Err(Refusal::over(
-                "nesting",
-                max as u64,
-                max as u64 + 1,
-                "nests brackets too deeply",
-            ));
-        }
-    }
     let operation_name = request.operation_name.clone();
     let variables = std::mem::take(&mut request.variables);
-    let inspected = match request.parsed_query() {
-        Ok(document) => measure(document, limits).and_then(|introspection| {
+    let inspected = match parse(request, limits) {
+        Ok(Some((document, cost))) => check(&cost, limits).and_then(|introspection| {
             let operations =
                 roots::root_operations(document, operation_name.as_deref(), &variables).map_err(
                     |Unresolved { field, argument }| Refusal {
@@ -161,17 +146,112 @@ pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refu
                 operation_name: operation_name.clone().or_else(|| only_name(document)),
             })
         }),
-        Err(_) => Ok(Inspected {
+        Ok(None) => Ok(Inspected {
             operation_name: operation_name.clone(),
             ..Inspected::default()
         }),
+        Err(refusal) => Err(refusal),
     };
     request.variables = variables;
     inspected
 }
 
+/// A document as parsed and measured before, and what its text scanned to.
+struct Parsed {
+    document: ExecutableDocument,
+    cost: Cost,
+    tokens: usize,
+    nesting: usize,
+}
+
+/// Texts longer than this are parsed every time (the cache is for the few documents a client
+/// sends again and again).
+const CACHED_TEXT: usize = 16 * 1024;
+
+/// Documents parsed before, by their exact text: SDKs and apps send the same few documents
+/// over and over, and parsing is the largest part of serving a small one. Only documents that
+/// parsed are kept, each weighed by a generous estimate of its size; the cache holds at most
+/// 32 MiB of them.
+static PARSED: LazyLock<Cache<String, Arc<Parsed>>> = LazyLock::new(|| {
+    Cache::builder()
+        .max_capacity(32 * 1024 * 1024)
+        .weigher(|text: &String, _: &Arc<Parsed>| {
+            u32::try_from(text.len() * 16 + 1024).unwrap_or(u32::MAX)
+        })
+        .build()
+});
+
+/// Scans and parses `request`'s text — or takes it from [`PARSED`] — and leaves the parse in
+/// the request for the executor; `None` when it does not parse (the executor reports why).
+fn parse<'r>(
+    request: &'r mut Request,
+    limits: &Limits,
+) -> Result<Option<(&'r ExecutableDocument, Cost)>, Refusal> {
+    if let Some(parsed) = PARSED.get(&request.query) {
+        within_scan(parsed.tokens, parsed.nesting, limits)?;
+        request.set_parsed_query(parsed.document.clone());
+        let cost = parsed.cost;
+        return Ok(request.parsed_query().ok().map(|document| (document, cost)));
+    }
+    let (tokens, nesting) = match lexer::scan(&request.query, limits.tokens, limits.nesting) {
+        lexer::Scan::Within { tokens, nesting } => (tokens, nesting),
+        lexer::Scan::TooManyTokens { max } => {
+            return Err(Refusal::over(
+                "tokens",
+                max as u64,
+                u64::MAX,
+                "has too many tokens",
+            ));
+        }
+        lexer::Scan::TooDeep { max } => {
+            return Err(Refusal::over(
+                "nesting",
+                max as u64,
+                max as u64 + 1,
+                "nests brackets too deeply",
+            ));
+        }
+    };
+    let query = request.query.clone();
+    let Ok(document) = request.parsed_query() else {
+        return Ok(None);
+    };
+    let cost = cost_of(document)?;
+    if query.len() <= CACHED_TEXT {
+        let parsed = Parsed {
+            document: document.clone(),
+            cost,
+            tokens,
+            nesting,
+        };
+        PARSED.insert(query, Arc::new(parsed));
+    }
+    Ok(Some((document, cost)))
+}
+
+/// Refuses a text that scanned to more tokens or deeper nesting than `limits` allow.
+fn within_scan(tokens: usize, nesting: usize, limits: &Limits) -> Result<(), Refusal> {
+    if tokens > limits.tokens {
+        return Err(Refusal::over(
+            "tokens",
+            limits.tokens as u64,
+            tokens as u64,
+            "has too many tokens",
+        ));
+    }
+    if nesting > limits.nesting {
+        return Err(Refusal::over(
+            "nesting",
+            limits.nesting as u64,
+            nesting as u64,
+            "nests brackets too deeply",
+        ));
+    }
+    Ok(())
+}
+
 /// The name of a document's only operation, if it has one.
-fn only_name(document: &async_graphql::parser::types::ExecutableDocument) -> Option<String> {
+fn only_name(document: &ExecutableDocument) -> Option<String> {
     use async_graphql::parser::types::DocumentOperations;
     match &document.operations {
         DocumentOperations::Multiple(operations) if operations.len() == 1 => {
@@ -181,17 +261,18 @@ fn only_name(document: &async_graphql::parser::types::ExecutableDocument) -> Opt
     }
 }
 
-/// Checks every operation and fragment against `limits`; returns whether any introspects.
-fn measure(
-    document: &async_graphql::parser::types::ExecutableDocument,
-    limits: &Limits,
-) -> Result<bool, Refusal> {
-    let cost = cost::Costs::new(document)
+/// The worst cost of any operation of `document`, fragments expanded.
+fn cost_of(document: &ExecutableDocument) -> Result<Cost, Refusal> {
+    cost::Costs::new(document)
         .worst()
         .map_err(|cost::Cycle(name)| Refusal {
             message: format!("the fragment {name} spreads itself"),
             limit: None,
-        })?;
+        })
+}
+
+/// Checks a document's `cost` against `limits`; returns whether it introspects.
+fn check(cost: &Cost, limits: &Limits) -> Result<bool, Refusal> {
     let checks = [
         (
             "selections",

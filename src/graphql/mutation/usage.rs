@@ -82,7 +82,7 @@ impl UsageMutation {
         }
         let business_id = principal.business()?;
         let records = inputs.into_iter().map(Record::from).collect();
-        let answers = usage::record_many(&state.db, business_id, records, now).await?;
+        let answers = state.usage.record_many(business_id, records, now).await?;
         Ok(answers.into_iter().map(UsageOutcome::from).collect())
     }
 }

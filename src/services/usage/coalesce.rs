@@ -1,37 +1,64 @@
-//! Group commit: concurrent `recordUsage` calls share one transaction.
+//! Group commit: concurrent `recordUsage` and `recordUsages` calls share one write.
 //!
-//! A call is queued for its business's writer. A writer that is idle writes the first call at
-//! once, on its own (the one-statement path, no added latency); calls that arrive while it
-//! writes wait in the queue and become its next batch, up to [`MAX_BATCH`] of them, written by
-//! [`super::batch`] as one transaction. Each caller is answered only after its batch committed,
-//! with the answer it would have had the calls run one by one in arrival order: one writer per
-//! business keeps that order, and businesses are spread over several writers so that a busy
-//! one does not hold the others up.
+//! Calls wait in one queue for a pool of writers, each with its own database connection. A
+//! writer that is idle takes the first call at once and writes it on its own (no added
+//! latency); calls that arrive while every writer is busy wait, and the next writer free takes
+//! all of them — up to [`MAX_BATCH`] events — as one batch, written by [`super::batch`] as one
+//! transaction (on PostgreSQL usually one statement). A `recordUsages` call is never split:
+//! its events are all in the same batch, so in one transaction.
+//!
+//! Each caller is answered only after its batch committed, with the answer it would have had
+//! had the calls run one by one: within a batch in arrival order, and batches in the order the
+//! database commits them (a batch locks its counters until it commits, so two batches on one
+//! counter take turns). So a call sent after another was answered always comes after it;
+//! only calls that were in flight together may be ordered either way, as they would be had
+//! they run one by one.
+//!
+//! The queue holds at most [`QUEUED_EVENTS`] events; past that a caller is told `RATE_LIMITED`
+//! at once, so that a flood costs memory bounded by the queue, not by the callers.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use sea_orm::DatabaseConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::batch::{BeforeCommit, Call, repeat, write_all};
 use super::{Record, Recorded, Valid, record_valid};
 use crate::error::AppError;
+use crate::telemetry::metrics as measure;
 
-/// The most calls one transaction takes.
-pub const MAX_BATCH: usize = 256;
+/// The most events one batch takes.
+pub const MAX_BATCH: usize = 1_000;
 
+/// The most events waiting for a writer (about a second of work at full speed).
+pub const QUEUED_EVENTS: usize = 20_000;
+
+type Answers = Result<Vec<Result<Recorded, AppError>>, AppError>;
+
+/// One caller's events, written in the same batch, and where their answers go. Its place in
+/// the queue is given back when it is dropped.
 struct Queued {
-    call: Call,
-    answer: oneshot::Sender<Result<Recorded, AppError>>,
+    calls: Vec<Call>,
+    answer: oneshot::Sender<Answers>,
+    _place: OwnedSemaphorePermit,
 }
 
 /// The writers of one process. Cloning shares them.
 #[derive(Clone)]
 pub struct Coalescer {
-    writers: std::sync::Arc<[mpsc::UnboundedSender<Queued>]>,
+    queue: mpsc::UnboundedSender<Queued>,
+    places: Arc<Semaphore>,
+}
+
+/// What the writers share: the queue, and a call that did not fit the last batch (it starts
+/// the next one).
+struct Waiting {
+    queue: mpsc::UnboundedReceiver<Queued>,
+    next: Option<Queued>,
 }
 
 impl Coalescer {
@@ -41,28 +68,34 @@ impl Coalescer {
         Self::start_with(db, writers, None)
     }
 
-    /// As [`Coalescer::start`], running `before_commit` in every batch of two or more calls
-    /// just before it commits (tests drop the connection there).
+    /// As [`Coalescer::start`], running `before_commit` in every batch of two or more events
+    /// just before it commits (tests drop the connection there). Such batches are written as
+    /// a transaction, never as PostgreSQL's one statement.
     pub fn start_with(
         db: DatabaseConnection,
         writers: usize,
         before_commit: Option<BeforeCommit>,
     ) -> Coalescer {
-        let writers = (0..writers.max(1))
-            .map(|_| {
-                let (queue, calls) = mpsc::unbounded_channel();
-                tokio::spawn(write(db.clone(), calls, before_commit.clone()));
-                queue
-            })
-            .collect();
-        Coalescer { writers }
+        let (queue, calls) = mpsc::unbounded_channel();
+        let waiting = Arc::new(Mutex::new(Waiting {
+            queue: calls,
+            next: None,
+        }));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(write(db.clone(), waiting.clone(), before_commit.clone()));
+        }
+        Coalescer {
+            queue,
+            places: Arc::new(Semaphore::new(QUEUED_EVENTS)),
+        }
     }
 
     /// Queues `input` now and answers once it is committed — as [`super::record`] would, had
-    /// the queued calls run one by one in the order they were queued.
+    /// the calls run one by one in the order described above.
     ///
     /// # Errors
-    /// As [`super::record`]; an internal error when the batch failed (nothing of it counted).
+    /// As [`super::record`]; `RATE_LIMITED` when the queue is full; an internal error
+    /// when the batch failed (nothing of it counted).
     pub fn record(
         &self,
         business_id: Uuid,
@@ -70,25 +103,82 @@ impl Coalescer {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Recorded, AppError>> + Send + 'static {
         let queued = Valid::parse(input).and_then(|valid| {
-            let (answer, answered) = oneshot::channel();
             let call = Call {
                 business_id,
                 valid,
                 now,
             };
-            self.writer(business_id)
-                .send(Queued { call, answer })
-                .map_err(|_| stopped())?;
-            Ok(answered)
+            self.queue(vec![call])
         });
-        async move { queued?.await.unwrap_or_else(|_| Err(stopped())) }
+        async move {
+            let mut answers = queued?.await.unwrap_or_else(|_| Err(stopped()))?;
+            answers
+                .pop()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("a call was not answered").into()))
+        }
     }
 
-    fn writer(&self, business_id: Uuid) -> &mpsc::UnboundedSender<Queued> {
-        let count = self.writers.len() as u128;
-        // Bounded by the number of writers, so it fits.
-        let index = usize::try_from(business_id.as_u128() % count).unwrap_or(0);
-        &self.writers[index]
+    /// Queues `inputs` now, as one unit, and answers each once they are committed — as
+    /// [`super::record_many`] would, in the order described above.
+    ///
+    /// # Errors
+    /// As [`super::record_many`]; `RATE_LIMITED` when the queue is full.
+    pub fn record_many(
+        &self,
+        business_id: Uuid,
+        inputs: Vec<Record>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Answers> + Send + 'static {
+        let parsed = super::check_count(inputs.len()).map(|()| {
+            inputs
+                .into_iter()
+                .map(Valid::parse)
+                .collect::<Vec<Result<Valid, AppError>>>()
+        });
+        let queued = parsed.and_then(|parsed| {
+            let calls: Vec<Call> = parsed
+                .iter()
+                .filter_map(|valid| valid.as_ref().ok())
+                .map(|valid| Call {
+                    business_id,
+                    valid: valid.clone(),
+                    now,
+                })
+                .collect();
+            let answered = if calls.is_empty() {
+                None
+            } else {
+                Some(self.queue(calls)?)
+            };
+            Ok((parsed, answered))
+        });
+        async move {
+            let (parsed, answered) = queued?;
+            let written = match answered {
+                Some(answered) => answered.await.unwrap_or_else(|_| Err(stopped()))?,
+                None => Vec::new(),
+            };
+            Ok(super::in_input_order(parsed, written))
+        }
+    }
+
+    fn queue(&self, calls: Vec<Call>) -> Result<oneshot::Receiver<Answers>, AppError> {
+        let events = u32::try_from(calls.len()).unwrap_or(u32::MAX);
+        let place = self
+            .places
+            .clone()
+            .try_acquire_many_owned(events)
+            .map_err(|_| AppError::RateLimited {
+                retry_after_secs: 1,
+            })?;
+        let (answer, answered) = oneshot::channel();
+        let queued = Queued {
+            calls,
+            answer,
+            _place: place,
+        };
+        self.queue.send(queued).map_err(|_| stopped())?;
+        Ok(answered)
     }
 }
 
@@ -96,53 +186,84 @@ fn stopped() -> AppError {
     anyhow::anyhow!("the usage writer stopped").into()
 }
 
-/// One writer: drains whatever is queued, writes it, answers, again.
+/// One writer: takes whatever is queued (up to [`MAX_BATCH`] events), writes it, answers,
+/// again.
 ///
 /// A batch that panics is contained: its callers' answers are dropped with it (each gets the
 /// internal error of a stopped writer, and a transaction that did not commit counts nothing)
-/// and the writer goes on with the next batch. Without this one bug would leave every business
-/// of this writer unable to record until the process restarted.
+/// and the writer goes on with the next batch. Without this one bug would leave the node
+/// unable to record until the process restarted.
 async fn write(
     db: DatabaseConnection,
-    mut calls: mpsc::UnboundedReceiver<Queued>,
+    waiting: Arc<Mutex<Waiting>>,
     before_commit: Option<BeforeCommit>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while calls.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while let Some(mut batch) = take(&waiting).await {
         // A caller that gave up (its request ended) is not counted behind its back.
-        batch.retain(|queued: &Queued| !queued.answer.is_closed());
-        let queued = std::mem::take(&mut batch);
-        let written = AssertUnwindSafe(write_batch(&db, queued, before_commit.as_ref()));
+        batch.retain(|queued| !queued.answer.is_closed());
+        let written = AssertUnwindSafe(write_batch(&db, batch, before_commit.as_ref()));
         if written.catch_unwind().await.is_err() {
             tracing::error!("a usage batch panicked; its callers were answered with an error");
         }
     }
 }
 
-/// Writes `queued` and answers each caller: one call alone takes the one-statement path, more
-/// share one transaction.
+/// The next batch: waits for a first call, then takes what else is queued, up to
+/// [`MAX_BATCH`] events. `None` once the coalescer is gone and the queue is empty.
+async fn take(waiting: &Mutex<Waiting>) -> Option<Vec<Queued>> {
+    let mut waiting = waiting.lock().await;
+    let first = match waiting.next.take() {
+        Some(first) => first,
+        None => waiting.queue.recv().await?,
+    };
+    let mut events = first.calls.len();
+    let mut batch = vec![first];
+    while events < MAX_BATCH {
+        let Ok(queued) = waiting.queue.try_recv() else {
+            break;
+        };
+        if events + queued.calls.len() > MAX_BATCH {
+            waiting.next = Some(queued);
+            break;
+        }
+        events += queued.calls.len();
+        batch.push(queued);
+    }
+    Some(batch)
+}
+
+/// Writes `batch` and answers each caller: one event alone takes the one-statement path of
+/// [`record_valid`], more share one transaction.
 async fn write_batch(
     db: &DatabaseConnection,
-    mut queued: Vec<Queued>,
+    mut batch: Vec<Queued>,
     before_commit: Option<&BeforeCommit>,
 ) {
-    if queued.len() == 1 {
-        let Some(Queued { call, answer }) = queued.pop() else {
+    if batch.len() == 1 && batch[0].calls.len() == 1 {
+        let Some(Queued {
+            mut calls, answer, ..
+        }) = batch.pop()
+        else {
             return;
         };
+        let Some(call) = calls.pop() else { return };
+        measure::usage_batch("alone", 1);
         let recorded = record_valid(db, call.business_id, call.valid, call.now).await;
-        let _ = answer.send(recorded);
+        let _ = answer.send(Ok(vec![recorded]));
         return;
     }
-    if queued.is_empty() {
+    if batch.is_empty() {
         return;
     }
-    let (calls, answers): (Vec<Call>, Vec<_>) =
-        queued.into_iter().map(|q| (q.call, q.answer)).unzip();
+    let sizes: Vec<usize> = batch.iter().map(|queued| queued.calls.len()).collect();
+    let (calls, answers): (Vec<Vec<Call>>, Vec<_>) =
+        batch.into_iter().map(|q| (q.calls, q.answer)).unzip();
+    let calls: Vec<Call> = calls.into_iter().flatten().collect();
     match write_all(db, &calls, before_commit).await {
         Ok(recorded) => {
-            for (answer, recorded) in answers.into_iter().zip(recorded) {
-                let _ = answer.send(recorded);
+            let mut recorded = recorded.into_iter();
+            for (answer, size) in answers.into_iter().zip(sizes) {
+                let _ = answer.send(Ok(recorded.by_ref().take(size).collect()));
             }
         }
         Err(error) => {

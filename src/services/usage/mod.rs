@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 
+mod at_once;
 mod batch;
 mod coalesce;
 mod dashboard;
@@ -22,7 +23,7 @@ pub mod rule;
 mod slow;
 
 pub use batch::BeforeCommit;
-pub use coalesce::{Coalescer, MAX_BATCH};
+pub use coalesce::{Coalescer, MAX_BATCH, QUEUED_EVENTS};
 pub use dashboard::{Usage, of_business, seats};
 use fast::{OneStatement, add_fast, count_and_record_at_once};
 use slow::{Added, Earlier, add_slow, earlier, replay};
@@ -238,7 +239,8 @@ pub fn check_count(events: usize) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Records `inputs` for `business_id` in one transaction: each judged on its own, in order,
+/// Records `inputs` for `business_id` in one transaction (the server queues them with others
+/// through [`Coalescer::record_many`]): each judged on its own, in order,
 /// exactly as if sent one after the other (a key repeated within the call is a `duplicate` of
 /// its first use). Answers in input order.
 ///
@@ -263,8 +265,18 @@ pub async fn record_many(
             now,
         })
         .collect();
-    let mut written = batch::write_all(db, &calls, None).await?.into_iter();
-    Ok(parsed
+    let written = batch::write_all(db, &calls, None).await?;
+    Ok(in_input_order(parsed, written))
+}
+
+/// Each input's answer, in input order: its own refusal when it did not parse, else the next
+/// of `written` (the answers of the inputs that parsed, in order).
+fn in_input_order(
+    parsed: Vec<Result<Valid, AppError>>,
+    written: Vec<Result<Recorded, AppError>>,
+) -> Vec<Result<Recorded, AppError>> {
+    let mut written = written.into_iter();
+    parsed
         .into_iter()
         .map(|valid| {
             valid.and_then(|_| {
@@ -273,5 +285,5 @@ pub async fn record_many(
                     .unwrap_or_else(|| Err(anyhow::anyhow!("an event was not answered").into()))
             })
         })
-        .collect())
+        .collect()
 }

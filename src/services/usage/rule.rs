@@ -29,7 +29,8 @@ pub enum Refusal {
 
 /// Whether adding `quantity` to a counter that stands at `standing` counts. Limits apply to
 /// increases only: a decrement is refused only below zero, so a counter left above a lowered
-/// limit (a plan change) can come back down.
+/// limit (a plan change) can come back down. An unlimited metric is still bounded by what a
+/// counter holds (`i64::MAX`).
 ///
 /// # Errors
 /// The first [`Refusal`] that applies, in the order listed there.
@@ -41,7 +42,7 @@ pub fn judge(standing: Standing, quantity: i64) -> Result<(), Refusal> {
         Err(Refusal::Shrinks)
     } else if after < 0 {
         Err(Refusal::BelowZero)
-    } else if quantity > 0 && standing.max.is_some_and(|max| after > i128::from(max)) {
+    } else if quantity > 0 && after > i128::from(standing.max.unwrap_or(i64::MAX)) {
         Err(Refusal::OverLimit)
     } else {
         Ok(())

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
-use saaskit::services::usage::{BeforeCommit, Coalescer, Record};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr};
+use saaskit::services::usage::{BeforeCommit, Coalescer, QUEUED_EVENTS, Record};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, TransactionTrait};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
@@ -135,4 +135,138 @@ async fn a_batch_that_panics_fails_its_callers_and_the_writer_goes_on() {
     let next = join_all((0..3).map(|_| coalescer.record(business, recording(None), now))).await;
     assert!(next.iter().all(Result::is_ok), "{next:?}");
     assert_eq!(used(&app, &account, "recordings").await, 3);
+}
+
+/// PostgreSQL writes a batch whose calls all count as one statement, with no commit a hook
+/// could stand before: here its connection is killed while the statement waits for a counter
+/// another transaction holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_statement_batch_whose_connection_dies_answers_no_one_with_success_and_counts_nothing()
+ {
+    let app = spawn_app().await;
+    if app.state.db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let account = app.signup("ada@example.com").await;
+    let business: Uuid = account.business_id.parse().expect("uuid");
+    let db = saaskit::db::connect(app.settings.database_url.expose_secret(), Some(2))
+        .await
+        .expect("connects");
+    let coalescer = Coalescer::start(db.clone(), 1);
+    let now = chrono::Utc::now();
+    // The counter exists: the batch below takes the one statement.
+    coalescer
+        .record(business, recording(None), now)
+        .await
+        .expect("counts");
+    let holder = app.state.db.begin().await.expect("begins");
+    holder
+        .execute_unprepared(&format!(
+            "SELECT 1 FROM usage_counters WHERE subscription_id = \
+             (SELECT id FROM subscriptions WHERE business_id = '{business}') FOR UPDATE"
+        ))
+        .await
+        .expect("locks the counter");
+    let inputs = (0..5)
+        .map(|i| recording(Some(format!("dies-{i}"))))
+        .collect();
+    let batch = tokio::spawn(coalescer.record_many(business, inputs, now));
+    let waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                   AND query LIKE '%json_to_recordset%'";
+    let pid: i32 = loop {
+        let row = app
+            .state
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Postgres,
+                waiting,
+            ))
+            .await
+            .expect("reads the activity");
+        if let Some(row) = row {
+            break row.try_get("", "pid").expect("a pid");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    app.state
+        .db
+        .execute_unprepared(&format!("SELECT pg_terminate_backend({pid})"))
+        .await
+        .expect("kills the batch's connection");
+    holder.rollback().await.expect("lets go");
+    let answered = batch.await.expect("answers");
+    let error = answered.expect_err("no success from a statement that did not commit");
+    assert_eq!(error.code(), "INTERNAL_SERVER_ERROR");
+    assert_eq!(used(&app, &account, "recordings").await, 1);
+    // The keys were not taken: the same calls count once sent again.
+    let inputs = (0..5)
+        .map(|i| recording(Some(format!("dies-{i}"))))
+        .collect();
+    let again = coalescer
+        .record_many(business, inputs, now)
+        .await
+        .expect("counts");
+    assert!(
+        again.iter().all(|a| a.as_ref().is_ok_and(|r| !r.duplicate)),
+        "{again:?}"
+    );
+    assert_eq!(used(&app, &account, "recordings").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_at_once_and_what_it_holds_still_counts() {
+    let app = spawn_app().await;
+    let account = app.signup("ada@example.com").await;
+    limit_recordings(&app, &account, 1_000_000).await;
+    let business: Uuid = account.business_id.parse().expect("uuid");
+    // The one writer's first batch waits here until the queue has been filled.
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let waits = gate.clone();
+    let hook: BeforeCommit = Arc::new(move |_txn| {
+        let waits = waits.clone();
+        Box::pin(async move {
+            waits.notified().await;
+            Ok(())
+        })
+    });
+    let coalescer = Coalescer::start_with(app.state.db.clone(), 1, Some(hook));
+    let now = chrono::Utc::now();
+    let hundred = || (0..100).map(|_| recording(None)).collect::<Vec<_>>();
+    let first = tokio::spawn(coalescer.record_many(business, hundred(), now));
+    // The writer has taken the first call off the queue once the queue is empty again.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let queued: Vec<_> = (0..QUEUED_EVENTS / 100)
+        .map(|_| tokio::spawn(coalescer.record_many(business, hundred(), now)))
+        .collect();
+    let refused = coalescer
+        .record(business, recording(None), now)
+        .await
+        .expect_err("no place left");
+    assert_eq!(refused.code(), "RATE_LIMITED");
+    gate.notify_one();
+    first.await.expect("answers").expect("counts");
+    // Every later batch passes the hook too.
+    let opener = tokio::spawn({
+        let gate = gate.clone();
+        async move {
+            loop {
+                gate.notify_one();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    });
+    for answer in queued {
+        let answers = answer.await.expect("answers").expect("counts");
+        assert!(answers.iter().all(Result::is_ok));
+    }
+    opener.abort();
+    assert_eq!(
+        used(&app, &account, "recordings").await,
+        i64::try_from(QUEUED_EVENTS + 100).expect("fits")
+    );
+    // With the queue drained there is room again.
+    coalescer
+        .record(business, recording(None), now)
+        .await
+        .expect("counts once there is room");
 }
