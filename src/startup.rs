@@ -85,10 +85,9 @@ impl Application {
         jobs.watch_pools(&watched);
         // Its own connection per writer, opened on this (the main) runtime that runs them.
         let writers = pools.usage_writers(settings.usage_writers);
-        let usage = services::usage::Coalescer::start(
-            pools.with_connections(writers).open_lazy(),
-            writers as usize,
-        );
+        let usage_db = pools.with_connections(writers).open_lazy();
+        watched.watch("usage", &usage_db);
+        let usage = services::usage::Coalescer::start(usage_db, writers as usize);
         let state = AppState {
             db: pools.open_lazy(),
             usage,

@@ -319,3 +319,38 @@ fn check(cost: &Cost, limits: &Limits) -> Result<bool, Refusal> {
     }
     Ok(cost.introspection_selections > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(metric: &str) -> Request {
+        let query = "mutation Cached($i: RecordUsageInput!) { recordUsage(input: $i) { used } }";
+        let variables = json!({ "i": { "metric": metric } });
+        Request::new(query).variables(async_graphql::Variables::from_json(variables))
+    }
+
+    #[test]
+    fn a_cached_document_is_judged_with_each_request_s_own_variables_and_limits() {
+        for metric in ["recordings", "applications", "recordings"] {
+            let mut sent = request(metric);
+            let inspected = inspect(&mut sent, &LIMITS).expect("within the limits");
+            let facts = &inspected.operations[0].facts;
+            assert_eq!(facts, &[("metric".to_owned(), metric.to_owned())]);
+            assert!(
+                sent.parsed_query().is_ok(),
+                "the parse is left for the executor"
+            );
+        }
+        // The same text, now cached, is still held to tighter limits.
+        let tight = Limits {
+            tokens: 5,
+            ..LIMITS
+        };
+        let refused = inspect(&mut request("recordings"), &tight).expect_err("too many tokens");
+        assert_eq!(refused.limit.map(|(name, ..)| name), Some("tokens"));
+        let shallow = Limits { depth: 1, ..LIMITS };
+        let refused = inspect(&mut request("recordings"), &shallow).expect_err("too deep");
+        assert_eq!(refused.limit.map(|(name, ..)| name), Some("depth"));
+    }
+}

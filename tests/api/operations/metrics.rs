@@ -56,7 +56,7 @@ async fn metrics_are_prometheus_text_with_pools_and_usage_outcomes() {
     );
     assert!(after.contains("# TYPE saaskit_http_request_duration_seconds histogram"));
     assert!(after.contains("saaskit_http_request_duration_seconds_bucket{"));
-    for pool in ["main", "http", "worker", "jobs"] {
+    for pool in ["main", "http", "worker", "jobs", "usage"] {
         assert!(
             after.contains(&format!(
                 "saaskit_db_pool_connections{{pool=\"{pool}\",state=\"idle\"}}"
