@@ -99,9 +99,12 @@ fn describe() {
     );
     describe_counter!(
         USAGE_ACCEPTED,
-        "recordUsage calls that counted (or repeated a key)"
+        "recordUsage calls and recordUsages events that counted (or repeated a key)"
     );
-    describe_counter!(USAGE_REFUSED, "recordUsage calls refused, by error code");
+    describe_counter!(
+        USAGE_REFUSED,
+        "recordUsage calls and recordUsages events refused, by error code"
+    );
     describe_histogram!(
         USAGE_BATCH_EVENTS,
         "Events per usage write, by how it was written (alone, statement, transaction)"

@@ -47,6 +47,9 @@ pub struct Limits {
     pub introspection_selections: u64,
     /// Nesting inside `__schema` and `__type`, which does not count as [`Limits::depth`].
     pub introspection_depth: u64,
+    /// Distinct root fields with their facts, each judged by a run of the token's authorizer
+    /// (a `recordUsages` field is one per event's metric).
+    pub authorizations: usize,
 }
 
 /// The limits in force (the README's "Security" section lists them).
@@ -61,6 +64,7 @@ pub const LIMITS: Limits = Limits {
     schemas: 1,
     introspection_selections: 1_000,
     introspection_depth: 32,
+    authorizations: 256,
 };
 
 /// What the pass found in a document within the limits.
@@ -140,6 +144,14 @@ pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refu
                         limit: None,
                     },
                 )?;
+            if operations.len() > limits.authorizations {
+                return Err(Refusal::over(
+                    "authorizations",
+                    limits.authorizations as u64,
+                    operations.len() as u64,
+                    "needs too many authorizations",
+                ));
+            }
             Ok(Inspected {
                 operations,
                 introspection,
@@ -170,16 +182,20 @@ const CACHED_TEXT: usize = 16 * 1024;
 
 /// Documents parsed before, by their exact text: SDKs and apps send the same few documents
 /// over and over, and parsing is the largest part of serving a small one. Only documents that
-/// parsed are kept, each weighed by a generous estimate of its size; the cache holds at most
-/// 32 MiB of them.
+/// parsed are kept, each weighed by [`weight`]; the cache holds at most 32 MiB of them, so a
+/// caller who sends many different documents costs memory bounded by it.
 static PARSED: LazyLock<Cache<String, Arc<Parsed>>> = LazyLock::new(|| {
     Cache::builder()
         .max_capacity(32 * 1024 * 1024)
-        .weigher(|text: &String, _: &Arc<Parsed>| {
-            u32::try_from(text.len() * 16 + 1024).unwrap_or(u32::MAX)
-        })
+        .weigher(|text: &String, parsed: &Arc<Parsed>| weight(text, parsed.tokens))
         .build()
 });
+
+/// A generous estimate of a cached document's bytes: its text, and for each token the parsed
+/// node it may become (a name, a position, a vector's slot: well under 512 bytes).
+fn weight(text: &str, tokens: usize) -> u32 {
+    u32::try_from(text.len() + tokens * 512 + 1024).unwrap_or(u32::MAX)
+}
 
 /// Scans and parses `request`'s text — or takes it from [`PARSED`] — and leaves the parse in
 /// the request for the executor; `None` when it does not parse (the executor reports why).
@@ -195,22 +211,9 @@ fn parse<'r>(
     }
     let (tokens, nesting) = match lexer::scan(&request.query, limits.tokens, limits.nesting) {
         lexer::Scan::Within { tokens, nesting } => (tokens, nesting),
-        lexer::Scan::TooManyTokens { max } => {
-            return Err(Refusal::over(
-                "tokens",
-                max as u64,
-                u64::MAX,
-                "has too many tokens",
-            ));
-        }
-        lexer::Scan::TooDeep { max } => {
-            return Err(Refusal::over(
-                "nesting",
-                max as u64,
-                max as u64 + 1,
-                "nests brackets too deeply",
-            ));
-        }
+        // The scan stops at the limit: how far past it the text goes is not known.
+        lexer::Scan::TooManyTokens { max } => return Err(too_many_tokens(max, u64::MAX)),
+        lexer::Scan::TooDeep { max } => return Err(too_deep(max, max as u64 + 1)),
     };
     let query = request.query.clone();
     let Ok(document) = request.parsed_query() else {
@@ -232,22 +235,20 @@ fn parse<'r>(
 /// Refuses a text that scanned to more tokens or deeper nesting than `limits` allow.
 fn within_scan(tokens: usize, nesting: usize, limits: &Limits) -> Result<(), Refusal> {
     if tokens > limits.tokens {
-        return Err(Refusal::over(
-            "tokens",
-            limits.tokens as u64,
-            tokens as u64,
-            "has too many tokens",
-        ));
+        return Err(too_many_tokens(limits.tokens, tokens as u64));
     }
     if nesting > limits.nesting {
-        return Err(Refusal::over(
-            "nesting",
-            limits.nesting as u64,
-            nesting as u64,
-            "nests brackets too deeply",
-        ));
+        return Err(too_deep(limits.nesting, nesting as u64));
     }
     Ok(())
+}
+
+fn too_many_tokens(max: usize, found: u64) -> Refusal {
+    Refusal::over("tokens", max as u64, found, "has too many tokens")
+}
+
+fn too_deep(max: usize, found: u64) -> Refusal {
+    Refusal::over("nesting", max as u64, found, "nests brackets too deeply")
 }
 
 /// The name of a document's only operation, if it has one.
@@ -352,5 +353,24 @@ mod tests {
         let shallow = Limits { depth: 1, ..LIMITS };
         let refused = inspect(&mut request("recordings"), &shallow).expect_err("too deep");
         assert_eq!(refused.limit.map(|(name, ..)| name), Some("depth"));
+    }
+
+    #[test]
+    fn a_document_that_needs_more_authorizer_runs_than_the_limit_is_refused() {
+        let field = |i: usize| format!("recordUsage(input: {{ metric: \"m{i}\" }}) {{ used }}");
+        let fields: Vec<String> = (0..=LIMITS.authorizations).map(field).collect();
+        let mut request = Request::new(format!("mutation {{ {} }}", fields.join(" ")));
+        let refused = inspect(&mut request, &LIMITS).expect_err("one authorization too many");
+        assert_eq!(
+            refused.limit,
+            Some((
+                "authorizations",
+                LIMITS.authorizations as u64,
+                LIMITS.authorizations as u64 + 1
+            ))
+        );
+        let within = fields[..LIMITS.authorizations].join(" ");
+        let mut request = Request::new(format!("mutation {{ {within} }}"));
+        assert!(inspect(&mut request, &LIMITS).is_ok());
     }
 }

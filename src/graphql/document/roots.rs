@@ -118,8 +118,12 @@ impl<'a> Walk<'a> {
             "recordUsages" => match self.argument(field, "inputs")? {
                 // Nothing is recorded, but the operation is still named.
                 ConstValue::List(inputs) if inputs.is_empty() => vec![Vec::new()],
+                // A list past the most a call takes is refused by the resolver before anything
+                // counts: judging its first events bounds the authorizer's work by that limit,
+                // not by the size of the body.
                 ConstValue::List(inputs) => inputs
                     .iter()
+                    .take(usage::MAX_EVENTS)
                     .map(|input| metric(input).ok_or_else(|| unresolved(field, "inputs")))
                     .collect::<Result<_, _>>()?,
                 // A single value where a list is expected is a list of one (input coercion).
@@ -178,7 +182,7 @@ mod tests {
     use async_graphql::parser::parse_query;
     use serde_json::json;
 
-    use super::{Operation, Unresolved, root_operations};
+    use super::{Operation, Unresolved, root_operations, usage};
 
     fn roots(query: &str, name: Option<&str>, variables: serde_json::Value) -> Vec<Operation> {
         let document = parse_query(query).expect("parses");
@@ -259,6 +263,16 @@ mod tests {
         let metrics: Vec<&str> = found.iter().map(metric).collect();
         assert_eq!(metrics, ["seats", "single", "x", "y"]);
         assert!(found.iter().all(|op| op.name == "recordUsages"));
+    }
+
+    #[test]
+    fn a_list_longer_than_a_call_takes_is_judged_by_its_first_events() {
+        let list: Vec<_> = (0..10 * usage::MAX_EVENTS)
+            .map(|i| json!({ "metric": format!("m{i}") }))
+            .collect();
+        let query = "mutation($list: [RecordUsageInput!]!) { recordUsages(inputs: $list) { error { code } } }";
+        let found = roots(query, None, json!({ "list": list }));
+        assert_eq!(found.len(), usage::MAX_EVENTS);
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use async_graphql::{Context, InputObject, Object, Result};
@@ -66,25 +67,40 @@ impl UsageMutation {
         ctx: &Context<'_>,
         inputs: Vec<RecordUsageInput>,
     ) -> Result<Vec<UsageOutcome>> {
-        let state = ctx.state()?;
-        let principal = ctx.principal()?;
-        usage::check_count(inputs.len())?;
-        // Each event counts against the key's rate, as if sent by `recordUsage`.
-        let events = u32::try_from(inputs.len()).ok().and_then(NonZeroU32::new);
-        if let Some(events) = events {
-            state.usage_rate.check_n(&principal.session_id, events)?;
+        let answers = record_many(ctx.state()?, ctx.principal()?, inputs).await?;
+        for answer in &answers {
+            match answer {
+                Ok(recorded) => measure::usage_accepted(recorded.duplicate),
+                Err(err) => measure::usage_refused(err.code()),
+            }
         }
-        let now = state.clock.now();
-        // As for `recordUsage`: every event's metric, as it arrived.
-        for input in &inputs {
-            let metric = usage::metric_name(&input.metric);
-            principal.allows("recordUsages", &[("metric", metric)], now)?;
-        }
-        let business_id = principal.business()?;
-        let records = inputs.into_iter().map(Record::from).collect();
-        let answers = state.usage.record_many(business_id, records, now).await?;
         Ok(answers.into_iter().map(UsageOutcome::from).collect())
     }
+}
+
+/// `recordUsages` for `principal`, checked as `recordUsage` is: the count, the key's rate
+/// (each event counts), the token's own checks on every event's metric as it arrived.
+async fn record_many(
+    state: &AppState,
+    principal: &Principal,
+    inputs: Vec<RecordUsageInput>,
+) -> Result<Vec<Result<usage::Recorded, AppError>>, AppError> {
+    usage::check_count(inputs.len())?;
+    let events = u32::try_from(inputs.len()).ok().and_then(NonZeroU32::new);
+    if let Some(events) = events {
+        state.usage_rate.check_n(&principal.session_id, events)?;
+    }
+    let now = state.clock.now();
+    let metrics: BTreeSet<&str> = inputs
+        .iter()
+        .map(|input| usage::metric_name(&input.metric))
+        .collect();
+    for metric in metrics {
+        principal.allows("recordUsages", &[("metric", metric)], now)?;
+    }
+    let business_id = principal.business()?;
+    let records = inputs.into_iter().map(Record::from).collect();
+    state.usage.record_many(business_id, records, now).await
 }
 
 /// `recordUsage` for `principal`: its key's rate first (the cheapest refusal), then the

@@ -285,3 +285,68 @@ async fn write_batch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(events: usize, places: &Arc<Semaphore>) -> Queued {
+        let call = Call {
+            business_id: Uuid::nil(),
+            valid: Valid {
+                metric: "recordings".into(),
+                quantity: 1,
+                key: None,
+            },
+            now: Utc::now(),
+        };
+        let place = places
+            .clone()
+            .try_acquire_many_owned(u32::try_from(events).expect("small"))
+            .expect("room");
+        Queued {
+            calls: vec![call; events],
+            answer: oneshot::channel().0,
+            _place: place,
+        }
+    }
+
+    fn sizes(batch: &[Queued]) -> Vec<usize> {
+        batch.iter().map(|queued| queued.calls.len()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_stops_at_the_cap_and_never_splits_a_call() {
+        let places = Arc::new(Semaphore::new(QUEUED_EVENTS));
+        let (queue, calls) = mpsc::unbounded_channel();
+        let mut waiting = Waiting {
+            queue: calls,
+            next: None,
+        };
+        for events in [400, 400, 400, 1] {
+            queue.send(unit(events, &places)).expect("queued");
+        }
+        let first = take(&mut waiting).await.expect("a batch");
+        assert_eq!(sizes(&first), [400, 400], "the third would pass the cap");
+        let second = take(&mut waiting).await.expect("a batch");
+        assert_eq!(
+            sizes(&second),
+            [400, 1],
+            "the call left over starts the next"
+        );
+        for _ in 0..=MAX_BATCH / 100 {
+            queue.send(unit(100, &places)).expect("queued");
+        }
+        let full = take(&mut waiting).await.expect("a batch");
+        assert_eq!(full.iter().map(|q| q.calls.len()).sum::<usize>(), MAX_BATCH);
+        assert_eq!(sizes(&take(&mut waiting).await.expect("a batch")), [100]);
+        // Places come back as batches are dropped.
+        drop((first, second, full));
+        assert_eq!(places.available_permits(), QUEUED_EVENTS);
+        drop(queue);
+        assert!(
+            take(&mut waiting).await.is_none(),
+            "no more once the coalescer is gone"
+        );
+    }
+}

@@ -7,13 +7,20 @@ mod equivalence;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{data, error_code, spawn_app};
+use crate::helpers::{TestApp, data, error_code, spawn_app};
+use crate::security::attenuation::narrow;
 use crate::usage::{limit_recordings, used};
 
 const RECORD_MANY: &str = "mutation($inputs: [RecordUsageInput!]!) {
     recordUsages(inputs: $inputs) {
         usage { metric used limit remaining duplicate }
         error { code field metric limit used } } }";
+
+/// `recordUsages(inputs)` sent with `key`.
+async fn record_many(app: &TestApp, key: &str, inputs: Value) -> Value {
+    app.graphql(RECORD_MANY, json!({ "inputs": inputs }), Some(key))
+        .await
+}
 
 fn outcomes(response: &Value) -> &Vec<Value> {
     data(response)["recordUsages"]
@@ -36,13 +43,7 @@ async fn each_event_is_judged_on_its_own_in_order() {
         { "metric": "recordings", "quantity": 0 },
         { "metric": "applications", "quantity": 2 },
     ]);
-    let response = app
-        .graphql(
-            RECORD_MANY,
-            json!({ "inputs": inputs }),
-            Some(&account.api_key),
-        )
-        .await;
+    let response = record_many(&app, &account.api_key, json!(inputs)).await;
     let got = outcomes(&response);
     let usage = |used: i64, limit: i64, duplicate: bool, metric: &str| {
         json!({ "usage": { "metric": metric, "used": used, "limit": limit,
@@ -72,13 +73,12 @@ async fn each_event_is_judged_on_its_own_in_order() {
     assert_eq!(got[7], usage(2, 5, false, "applications"));
     assert_eq!(used(&app, &account, "recordings").await, 10);
     // Across calls the keys hold as well.
-    let again = app
-        .graphql(
-            RECORD_MANY,
-            json!({ "inputs": [{ "metric": "recordings", "quantity": 2, "idempotencyKey": "b" }] }),
-            Some(&account.api_key),
-        )
-        .await;
+    let again = record_many(
+        &app,
+        &account.api_key,
+        json!([{ "metric": "recordings", "quantity": 2, "idempotencyKey": "b" }]),
+    )
+    .await;
     assert_eq!(outcomes(&again)[0], usage(10, 10, true, "recordings"));
 }
 
@@ -89,26 +89,14 @@ async fn more_than_a_hundred_events_are_refused_before_anything_counts() {
     let inputs: Vec<Value> = (0..101)
         .map(|_| json!({ "metric": "recordings" }))
         .collect();
-    let response = app
-        .graphql(
-            RECORD_MANY,
-            json!({ "inputs": inputs }),
-            Some(&account.api_key),
-        )
-        .await;
+    let response = record_many(&app, &account.api_key, json!(inputs)).await;
     assert_eq!(error_code(&response), "BAD_USER_INPUT");
     assert_eq!(response["errors"][0]["extensions"]["field"], "inputs");
     assert_eq!(used(&app, &account, "recordings").await, 0);
     let hundred: Vec<Value> = (0..100)
         .map(|_| json!({ "metric": "recordings" }))
         .collect();
-    let response = app
-        .graphql(
-            RECORD_MANY,
-            json!({ "inputs": hundred }),
-            Some(&account.api_key),
-        )
-        .await;
+    let response = record_many(&app, &account.api_key, json!(hundred)).await;
     assert_eq!(outcomes(&response).len(), 100);
     assert_eq!(used(&app, &account, "recordings").await, 100);
 }
@@ -119,13 +107,7 @@ async fn concurrent_batches_never_overshoot_the_limit() {
     let account = app.signup("ada@example.com").await;
     limit_recordings(&app, &account, 100).await;
     let inputs: Vec<Value> = (0..10).map(|_| json!({ "metric": "recordings" })).collect();
-    let calls = (0..20).map(|_| {
-        app.graphql(
-            RECORD_MANY,
-            json!({ "inputs": inputs.clone() }),
-            Some(&account.api_key),
-        )
-    });
+    let calls = (0..20).map(|_| record_many(&app, &account.api_key, json!(inputs)));
     let answers = join_all(calls).await;
     let all: Vec<&Value> = answers.iter().flat_map(outcomes).collect();
     let accepted = all.iter().filter(|o| !o["usage"].is_null()).count();
@@ -145,13 +127,7 @@ async fn concurrent_batches_with_one_key_count_it_once() {
         { "metric": "recordings", "quantity": 3, "idempotencyKey": "event-1" },
         { "metric": "recordings", "quantity": 1 },
     ]);
-    let calls = (0..30).map(|_| {
-        app.graphql(
-            RECORD_MANY,
-            json!({ "inputs": inputs.clone() }),
-            Some(&account.api_key),
-        )
-    });
+    let calls = (0..30).map(|_| record_many(&app, &account.api_key, inputs.clone()));
     let answers = join_all(calls).await;
     let keyed: Vec<&Value> = answers.iter().map(|a| &outcomes(a)[0]["usage"]).collect();
     assert_eq!(keyed.iter().filter(|u| u["duplicate"] == false).count(), 1);
@@ -160,4 +136,53 @@ async fn concurrent_batches_with_one_key_count_it_once() {
         "{keyed:?}"
     );
     assert_eq!(used(&app, &account, "recordings").await, 3 + 30);
+}
+
+#[tokio::test]
+async fn a_key_narrowed_to_one_metric_records_no_batch_with_another() {
+    let app = spawn_app().await;
+    let account = app.signup("ada@example.com").await;
+    let key = narrow(&app, &account.api_key, r#"check if metric("recordings");"#);
+    let mixed = json!([{ "metric": "recordings" }, { "metric": " applications " }]);
+    let refused = record_many(&app, &key, mixed).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+    // The same through a variable's default, which is what runs when the request omits it.
+    let defaulted = app
+        .graphql(
+            r#"mutation($i: [RecordUsageInput!]! = [{ metric: "recordings" }, { metric: "applications" }]) {
+                recordUsages(inputs: $i) { error { code } } }"#,
+            json!({}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(error_code(&defaulted), "FORBIDDEN", "{defaulted}");
+    assert_eq!(
+        used(&app, &account, "recordings").await,
+        0,
+        "all or nothing"
+    );
+    assert_eq!(used(&app, &account, "applications").await, 0);
+    let allowed = record_many(
+        &app,
+        &key,
+        json!([{ "metric": "recordings" }, { "metric": "recordings" }]),
+    )
+    .await;
+    assert_eq!(outcomes(&allowed).len(), 2);
+    assert_eq!(used(&app, &account, "recordings").await, 2);
+}
+
+#[tokio::test]
+async fn a_list_of_thousands_of_distinct_metrics_is_refused_and_counts_nothing() {
+    let app = spawn_app().await;
+    let account = app.signup("ada@example.com").await;
+    // Each distinct metric would be a run of the token's authorizer: only the first events of
+    // a list are judged, and the resolver refuses the list before anything counts.
+    let inputs: Vec<Value> = (0..5_000)
+        .map(|i| json!({ "metric": format!("metric-{i}") }))
+        .collect();
+    let response = record_many(&app, &account.api_key, json!(inputs)).await;
+    assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["field"], "inputs");
+    assert_eq!(used(&app, &account, "recordings").await, 0);
 }
