@@ -1,5 +1,5 @@
 -- The PostgreSQL ceiling for recordUsage: the very statement saaskit runs for a call with an
--- idempotency key (src/services/usage.rs, COUNTED_AND_RECORDED: the conditional counter update
+-- idempotency key (src/services/usage/rule_as_update.rs, COUNTED_AND_RECORDED: the conditional counter update
 -- and the event insert in one statement), without HTTP, GraphQL or auth around it.
 -- bench_targets maps 1..:businesses to the businesses that bench/setup.py signed up (run with
 -- -D businesses=N: with one business every transaction must hit it, not 1 in 100).

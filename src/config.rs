@@ -1,6 +1,6 @@
 //! Typed settings. This is the only module that reads the environment (and `.env`).
 //!
-//! Every setting has the default documented in the README, so `cargo run` needs none; a value
+//! Every setting has the default documented in `docs/operations.md`, so `cargo run` needs none; a value
 //! that cannot be parsed is reported with the name of its variable.
 
 use std::num::NonZeroU32;

@@ -6,8 +6,8 @@ use std::io::BufRead;
 use saaskit::cli::{Cli, Command, StaffCommand};
 use saaskit::clock::{Clock, SystemClock};
 use saaskit::config::Settings;
-use saaskit::services::cycle;
-use saaskit::services::staff::{self, Ensured, IfNotStaff};
+use saaskit::services::billing::cycle;
+use saaskit::services::identity::staff::{self, Ensured, IfNotStaff};
 use saaskit::{auth, graphql, startup, telemetry};
 
 #[tokio::main]

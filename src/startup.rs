@@ -43,7 +43,7 @@ impl Application {
     /// As [`Application::build`], with the clock tests move.
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let setup = connect_and_migrate(&settings).await?;
-        services::plans::seed_defaults(&setup, clock.now())
+        services::billing::plans::seed_defaults(&setup, clock.now())
             .await
             .context("cannot seed the default plans")?;
         let root_key = auth::keys::load(&settings)?;
@@ -57,7 +57,7 @@ impl Application {
         let worker_pool = pools.share(workers);
         // The dummy hash that keeps unknown e-mails as slow as wrong passwords.
         tokio::task::spawn_blocking(auth::password::warm_up);
-        let auth_rate = Arc::new(services::throttle::AddressRate::per_minute(
+        let auth_rate = Arc::new(services::identity::throttle::AddressRate::per_minute(
             settings.auth_attempts_per_minute,
             clock.clone(),
         ));
@@ -73,7 +73,7 @@ impl Application {
             clock.clone(),
             settings.outbox_stale_after,
         );
-        let usage_rate = Arc::new(services::throttle::KeyRate::per_second(
+        let usage_rate = Arc::new(services::identity::throttle::KeyRate::per_second(
             settings.usage_rate_per_second,
             settings.usage_rate_burst,
             clock.clone(),
@@ -307,17 +307,22 @@ async fn bootstrap_staff(
     settings: &Settings,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    use services::staff::{Ensured, IfNotStaff};
+    use services::identity::staff::{Ensured, IfNotStaff};
     let (Some(email), Some(password)) = (
         &settings.bootstrap_staff_email,
         &settings.bootstrap_staff_password,
     ) else {
         return Ok(());
     };
-    let ensured =
-        services::staff::ensure_staff(db, email, password.clone(), IfNotStaff::Refuse, now)
-            .await
-            .map_err(|err| anyhow::anyhow!("SAASKIT_BOOTSTRAP_STAFF_EMAIL/PASSWORD: {err}"))?;
+    let ensured = services::identity::staff::ensure_staff(
+        db,
+        email,
+        password.clone(),
+        IfNotStaff::Refuse,
+        now,
+    )
+    .await
+    .map_err(|err| anyhow::anyhow!("SAASKIT_BOOTSTRAP_STAFF_EMAIL/PASSWORD: {err}"))?;
     match ensured {
         Ensured::Created => tracing::info!(email = %email, "created the bootstrap staff user"),
         Ensured::AlreadyStaff | Ensured::Promoted => {}

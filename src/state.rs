@@ -9,7 +9,7 @@ use crate::auth::cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::jobs::Jobs;
-use crate::services::throttle::{AddressRate, KeyRate};
+use crate::services::identity::throttle::{AddressRate, KeyRate};
 use crate::services::usage::Coalescer;
 use crate::telemetry::pools::Pools;
 

@@ -5,7 +5,7 @@ use super::cache::Cached;
 use super::principal::{Caller, Principal};
 use super::token::{self, Operation, Rejection};
 use crate::error::AppError;
-use crate::services::{impersonation, sessions};
+use crate::services::identity::{impersonation, sessions};
 use crate::state::AppState;
 
 /// Establishes who calls, for a request whose root fields are `operations`.

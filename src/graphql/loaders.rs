@@ -10,7 +10,8 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::services::{lookup, plans as plan_service};
+use crate::services::billing::plans as plan_service;
+use crate::services::lookup;
 
 pub struct Db {
     db: DatabaseConnection,

@@ -218,7 +218,7 @@ async fn health() -> HttpResponse {
 
 /// The process can serve: its database answers and holds saaskit's tables.
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match crate::services::plans::check_schema(&state.db).await {
+    match crate::services::billing::plans::check_schema(&state.db).await {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");

@@ -16,7 +16,7 @@ use super::{Queue, SendMail};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::mail::Mailer;
-use crate::services::cycle::{self, ManualProvider, Policy};
+use crate::services::billing::cycle::{self, ManualProvider, Policy};
 use crate::services::outbox;
 use crate::telemetry::metrics::{self as measure, JobKind, Rehanded};
 use crate::telemetry::pools::Pools;

@@ -2,7 +2,7 @@
 //! the text `/metrics` serves.
 //!
 //! Every name is a constant here and every recording goes through a function here, so the
-//! README's "Metrics" table and the code cannot drift apart unnoticed. Labels are bounded:
+//! "Metrics" table in `docs/operations.md` and the code cannot drift apart unnoticed. Labels are bounded:
 //! operation names through [`super::operation::label`], outcome codes through
 //! [`code_label`], everything else from fixed sets.
 
@@ -185,7 +185,7 @@ pub fn job_retried(kind: JobKind) {
 }
 
 /// What one cycle pass settled and pruned.
-pub fn cycle_pass(summary: &crate::services::cycle::Summary) {
+pub fn cycle_pass(summary: &crate::services::billing::cycle::Summary) {
     for (transition, n) in [
         ("renewed", summary.renewed),
         ("expired", summary.expired),

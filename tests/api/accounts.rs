@@ -326,13 +326,13 @@ async fn failed_logins_are_throttled_per_address_without_locking_the_owner_out()
     );
 
     // The owner, from another address, still gets in.
-    let elsewhere = saaskit::services::accounts::login(
+    let elsewhere = saaskit::services::identity::accounts::login(
         &app.state.db,
         &app.state.root_key,
         app.state.session_ttl(),
         chrono::Utc::now(),
         &app.state.auth_rate,
-        saaskit::services::accounts::Login {
+        saaskit::services::identity::accounts::Login {
             email: account.email.clone(),
             password: PASSWORD.into(),
             business_id: None,

@@ -183,7 +183,7 @@ async fn cycle_once_renews_what_is_due_and_prints_a_summary() {
     );
     assert!(stdout.contains("renewed 1,"), "{stdout}");
     assert!(stdout.contains("expired 0,"), "{stdout}");
-    let sub = saaskit::services::billing::subscription_of(&app.state.db, business)
+    let sub = saaskit::services::billing::subscription::subscription_of(&app.state.db, business)
         .await
         .expect("the subscription");
     assert!(sub.current_period_end > chrono::Utc::now());

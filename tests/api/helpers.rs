@@ -394,11 +394,11 @@ impl TestApp {
 
     /// A staff user's token (the user is created as `saaskit staff create` would).
     pub async fn staff_token(&self, email: &str) -> String {
-        saaskit::services::staff::ensure_staff(
+        saaskit::services::identity::staff::ensure_staff(
             &self.state.db,
             email,
             PASSWORD.into(),
-            saaskit::services::staff::IfNotStaff::Promote,
+            saaskit::services::identity::staff::IfNotStaff::Promote,
             self.state.clock.now(),
         )
         .await
@@ -410,9 +410,15 @@ impl TestApp {
     pub async fn add_membership(&self, business_id: &str, user_id: uuid::Uuid, role: entity::Role) {
         let business_id = business_id.parse().expect("a uuid");
         let now = self.state.clock.now();
-        saaskit::services::accounts::add_member(&self.state.db, business_id, user_id, role, now)
-            .await
-            .expect("a membership");
+        saaskit::services::identity::accounts::add_member(
+            &self.state.db,
+            business_id,
+            user_id,
+            role,
+            now,
+        )
+        .await
+        .expect("a membership");
     }
 
     /// Adds a new user to `business_id` with `role` and returns their token in that business.

@@ -60,7 +60,7 @@ async fn the_unlimited_plan_is_seeded_hidden_and_without_limits() {
         .expect("plans");
     let unlimited = all.iter().find(|p| p.code == "unlimited").expect("seeded");
     assert!(!unlimited.is_public);
-    let limits = saaskit::services::plans::limits_for(&app.state.db, &[unlimited.id])
+    let limits = saaskit::services::billing::plans::limits_for(&app.state.db, &[unlimited.id])
         .await
         .expect("limits");
     let limits = &limits[&unlimited.id];
@@ -72,7 +72,7 @@ async fn the_unlimited_plan_is_seeded_hidden_and_without_limits() {
 async fn seeding_again_or_concurrently_never_duplicates_plans() {
     let app = spawn_app().await;
     let now = chrono::Utc::now();
-    let again = saaskit::services::plans::seed_defaults(&app.state.db, now).await;
+    let again = saaskit::services::billing::plans::seed_defaults(&app.state.db, now).await;
     assert!(!again.expect("seeds"), "plans already exist");
 
     // An empty catalogue, as on a first start, and several processes seeding it at once.
@@ -82,7 +82,9 @@ async fn seeding_again_or_concurrently_never_duplicates_plans() {
         .expect("the plans are gone");
     let seeders = (0..6).map(|_| {
         let db = app.state.db.clone();
-        tokio::spawn(async move { saaskit::services::plans::seed_defaults(&db, now).await })
+        tokio::spawn(
+            async move { saaskit::services::billing::plans::seed_defaults(&db, now).await },
+        )
     });
     let seeded: Vec<bool> = join_all(seeders)
         .await

@@ -117,7 +117,13 @@ async fn concurrent_first_uses_of_a_metric_all_count() {
                     quantity: 1,
                     idempotency_key: Some(format!("first-{i}")),
                 };
-                saaskit::services::usage::record(&db, business, input, chrono::Utc::now()).await
+                saaskit::services::usage::reference::record(
+                    &db,
+                    business,
+                    input,
+                    chrono::Utc::now(),
+                )
+                .await
             });
         }
     }

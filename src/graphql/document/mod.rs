@@ -52,7 +52,7 @@ pub struct Limits {
     pub authorizations: usize,
 }
 
-/// The limits in force (the README's "Security" section lists them).
+/// The limits in force (`docs/security.md`, "Document limits", lists them).
 pub const LIMITS: Limits = Limits {
     bytes: 128 * 1024,
     tokens: 5_000,

@@ -1,19 +1,17 @@
 use async_graphql::MergedObject;
 
-mod account;
-mod business;
-mod staff;
-mod subscription;
+mod billing;
+mod identity;
+mod plan_admin;
 mod team;
 mod usage;
 
-/// The mutation root, merged from one object per area.
+/// The mutation root, merged from one object per domain (as `services/` is grouped).
 #[derive(MergedObject, Default)]
 pub struct Mutation(
-    account::AccountMutation,
-    business::BusinessMutation,
+    identity::IdentityMutation,
     team::TeamMutation,
-    subscription::SubscriptionMutation,
+    billing::BillingMutation,
     usage::UsageMutation,
-    staff::StaffMutation,
+    plan_admin::PlanAdminMutation,
 );

@@ -1,14 +1,16 @@
+//! The business and its people: renaming it, invitations, members.
+
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use secrecy::SecretString;
 
 use crate::auth::Right;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::HasRight;
-use crate::graphql::types::{AuthPayload, Invitation, Role, TeamMember};
+use crate::graphql::types::{AuthPayload, Business, Invitation, Role, TeamMember};
 use crate::services::team::invite::{self, Invite, Sent};
 use crate::services::team::members::{self, Changed};
 use crate::services::team::pending;
-use crate::services::team::{Actor, accept};
+use crate::services::team::{Actor, accept, business};
 use crate::services::validate;
 use crate::state::AppState;
 
@@ -28,6 +30,11 @@ pub struct AcceptInvitationInput {
     /// A new account's password to set, or an existing account's password to prove.
     password: String,
     /// A new account's name (ignored for an existing account).
+    name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateBusinessInput {
     name: Option<String>,
 }
 
@@ -130,6 +137,25 @@ impl TeamMutation {
         let id = validate::id(&member_id, "memberId")?;
         let changed = members::reactivate(&state.db, &actor, id, state.clock.now()).await?;
         Ok(forgotten(state, changed))
+    }
+
+    #[graphql(guard = "HasRight(Right::BusinessManage)")]
+    async fn update_business(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateBusinessInput,
+    ) -> Result<Business> {
+        let state = ctx.state()?;
+        let principal = ctx.principal()?;
+        let business = business::update(
+            &state.db,
+            principal.user_id,
+            principal.business()?,
+            input.name.as_deref(),
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Business::new(business))
     }
 }
 

@@ -49,7 +49,7 @@ impl UsageMutation {
     ) -> Result<UsageResult> {
         let state = ctx.state()?;
         let principal = ctx.principal()?;
-        let recorded = record(state, principal, input).await;
+        let recorded = record_usage_as(state, principal, input).await;
         match &recorded {
             Ok(recorded) => measure::usage_accepted(recorded.duplicate),
             Err(err) => measure::usage_refused(err.code()),
@@ -67,7 +67,7 @@ impl UsageMutation {
         ctx: &Context<'_>,
         inputs: Vec<RecordUsageInput>,
     ) -> Result<Vec<UsageOutcome>> {
-        let answers = record_many(ctx.state()?, ctx.principal()?, inputs).await?;
+        let answers = record_usages_as(ctx.state()?, ctx.principal()?, inputs).await?;
         for answer in &answers {
             match answer {
                 Ok(recorded) => measure::usage_accepted(recorded.duplicate),
@@ -80,7 +80,7 @@ impl UsageMutation {
 
 /// `recordUsages` for `principal`, checked as `recordUsage` is: the count, the key's rate
 /// (each event counts), the token's own checks on every event's metric as it arrived.
-async fn record_many(
+async fn record_usages_as(
     state: &AppState,
     principal: &Principal,
     inputs: Vec<RecordUsageInput>,
@@ -100,12 +100,12 @@ async fn record_many(
     }
     let business_id = principal.business()?;
     let records = inputs.into_iter().map(Record::from).collect();
-    state.usage.record_many(business_id, records, now).await
+    state.usage.submit_batch(business_id, records, now).await
 }
 
 /// `recordUsage` for `principal`: its key's rate first (the cheapest refusal), then the
 /// token's own checks on the metric as it arrived, then the counter.
-async fn record(
+async fn record_usage_as(
     state: &AppState,
     principal: &Principal,
     input: RecordUsageInput,
@@ -116,5 +116,5 @@ async fn record(
     let metric = usage::metric_name(&input.metric);
     principal.allows("recordUsage", &[("metric", metric)], now)?;
     let business_id = principal.business()?;
-    state.usage.record(business_id, input.into(), now).await
+    state.usage.submit(business_id, input.into(), now).await
 }

@@ -1,15 +1,13 @@
 use async_graphql::MergedObject;
 
-mod plans;
-mod staff;
+mod billing;
+mod identity;
 mod team;
-mod viewer;
 
-/// The query root, merged from one object per area.
+/// The query root, merged from one object per domain (as `services/` is grouped).
 #[derive(MergedObject, Default)]
 pub struct Query(
-    plans::PlansQuery,
-    viewer::ViewerQuery,
+    billing::BillingQuery,
+    identity::IdentityQuery,
     team::TeamQuery,
-    staff::StaffQuery,
 );

@@ -10,7 +10,8 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::guards::OnBusiness;
 use crate::graphql::loaders::{SubscriptionOf, load};
 use crate::graphql::pagination::{self, Page};
-use crate::services::{api_keys, lookup, team, usage};
+use crate::services::identity::api_keys;
+use crate::services::{lookup, team, usage};
 
 /// A tenant: a company using the product, with its team, subscription and usage.
 pub struct Business {

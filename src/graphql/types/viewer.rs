@@ -9,7 +9,7 @@ use crate::auth::{Access, Grant, Principal, Right, RightSet};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::loaders::{BusinessId, UserId, load};
-use crate::services::businesses;
+use crate::services::team::business;
 
 /// Who the token belongs to and what it may do.
 pub struct Viewer {
@@ -108,7 +108,7 @@ impl Viewer {
     /// it acts in, not the user's others.
     async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
         let state = ctx.state()?;
-        let rows = businesses::memberships(&state.db, self.user_id).await?;
+        let rows = business::memberships(&state.db, self.user_id).await?;
         let impersonating = self.impersonator.is_some();
         Ok(rows
             .into_iter()
@@ -143,8 +143,8 @@ pub struct AuthPayload {
     viewer: Viewer,
 }
 
-impl From<crate::services::sessions::Issued> for AuthPayload {
-    fn from(issued: crate::services::sessions::Issued) -> Self {
+impl From<crate::services::identity::sessions::Issued> for AuthPayload {
+    fn from(issued: crate::services::identity::sessions::Issued) -> Self {
         AuthPayload {
             viewer: Viewer::from(&issued.claims),
             expires_at: issued.claims.expires_at,

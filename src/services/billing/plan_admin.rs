@@ -11,8 +11,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit;
 use crate::error::{AppError, is_unique_violation};
+use crate::services::audit;
 
 pub struct LimitInput {
     pub metric: String,
@@ -157,7 +157,7 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<plans::Model, AppError> {
     let code = slug(&input.code, "code", &[])?;
-    let name = super::validate::name(&input.name, "name")?;
+    let name = crate::services::validate::name(&input.name, "name")?;
     check_price(input.price_cents)?;
     let currency = input.currency.trim().to_uppercase();
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
@@ -229,7 +229,7 @@ pub async fn update(
     let plan = find(&txn, id).await?;
     let mut active: plans::ActiveModel = plan.clone().into();
     if let Some(name) = &input.name {
-        active.name = Set(super::validate::name(name, "name")?);
+        active.name = Set(crate::services::validate::name(name, "name")?);
     }
     if input.description.is_some() {
         active.description = Set(optional_text(input.description));

@@ -12,10 +12,12 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::sessions::{self, Issued, NewSession};
-use super::{api_keys, audit, billing, throttle, validate};
+use super::{api_keys, throttle};
 use crate::auth::{Principal, password};
 use crate::client_addr::ClientAddr;
 use crate::error::{AppError, is_unique_violation};
+use crate::services::billing::subscription;
+use crate::services::{audit, validate};
 
 /// `signup`'s input.
 pub struct Signup {
@@ -75,7 +77,7 @@ pub async fn signup(
         })?;
     add_member(&txn, business_id, owner.id, Role::Owner, now).await?;
     api_keys::create_bot(&txn, root, business_id, now).await?;
-    billing::start(&txn, business_id, now).await?;
+    subscription::start(&txn, business_id, now).await?;
     audit::record(
         &txn,
         audit::Entry {

@@ -11,11 +11,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Que
 use uuid::Uuid;
 
 use super::accounts::{add_member, new_user};
-use super::audit;
 use super::sessions::{self, NewSession};
 use crate::auth::rights;
 use crate::auth::token::{self, Claims};
 use crate::error::{AppError, is_unique_violation};
+use crate::services::audit;
 
 /// Creates the SDK bot user of a new business, its SDK membership and its first key.
 pub(crate) async fn create_bot<C: ConnectionTrait>(

@@ -9,9 +9,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::sessions::{self, Issued, NewSession};
-use super::{audit, businesses};
 use crate::auth::{Principal, rights};
 use crate::error::AppError;
+use crate::services::audit;
+use crate::services::team;
 
 /// How long an impersonation token lives.
 pub const TTL: TimeDelta = TimeDelta::hours(1);
@@ -44,7 +45,7 @@ pub async fn start(
             format!("at most {MAX_REASON} characters"),
         ));
     }
-    let business = businesses::get(db, business_id).await?;
+    let business = team::business::get(db, business_id).await?;
     let owner = team_members::Entity::find()
         .filter(team_members::Column::BusinessId.eq(business.id))
         .filter(team_members::Column::Role.eq(Role::Owner))

@@ -14,12 +14,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts::{choose_membership, find_by_email};
-use super::outbox::{self, NewMail, Template};
 use super::sessions::{self, Issued, NewSession};
-use super::{audit, one_time_keys, throttle, validate};
+use super::throttle;
 use crate::auth::password;
 use crate::client_addr::ClientAddr;
 use crate::error::AppError;
+use crate::services::outbox::{self, NewMail, Template};
+use crate::services::{audit, one_time_keys, validate};
 
 /// How long a reset key works.
 pub const KEY_TTL: TimeDelta = TimeDelta::hours(1);

@@ -9,9 +9,9 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::accounts::{find_by_email, new_user};
-use super::{audit, validate};
 use crate::auth::password;
 use crate::error::{AppError, is_unique_violation};
+use crate::services::{audit, validate};
 
 /// What [`ensure_staff`] does with an existing account that is not staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

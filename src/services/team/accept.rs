@@ -13,8 +13,9 @@ use super::keys;
 use crate::auth::password;
 use crate::client_addr::ClientAddr;
 use crate::error::AppError;
-use crate::services::sessions::{self, Issued, NewSession};
-use crate::services::{audit, throttle, validate};
+use crate::services::identity::sessions::{self, Issued, NewSession};
+use crate::services::identity::throttle;
+use crate::services::{audit, validate};
 
 /// What an invitation offers, to pre-fill the sign-up form.
 pub struct Preview {

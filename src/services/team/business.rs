@@ -9,8 +9,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{audit, validate};
 use crate::error::AppError;
+use crate::services::{audit, validate};
 
 /// # Errors
 /// `NOT_FOUND` when there is no such business.

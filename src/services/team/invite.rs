@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Actor, keys, seats};
 use crate::error::{AppError, is_unique_violation};
-use crate::services::accounts::{find_by_email, new_user};
+use crate::services::identity::accounts::{find_by_email, new_user};
 use crate::services::outbox::{self, NewMail, Template};
 use crate::services::{audit, validate};
 

@@ -1,4 +1,9 @@
-//! The team of a business: its members and its pending invitations.
+//! The team: a business and its people — its name, its members and its pending invitations.
+//!
+//! Files, in reading order: [`business`] (reading and renaming a business, a user's
+//! memberships, staff's search over all businesses), [`invite`], [`pending`] (re-send,
+//! revoke), [`accept`] (the invitee's side), [`members`] (roles, deactivation), `seats.rs`
+//! (the plan's `members` limit), `keys.rs` (activation keys).
 //!
 //! Who may do what (beyond the `team:manage` right the resolvers check):
 //! - invitations are for ADMIN or MEMBER (any other role is `BAD_USER_INPUT` on `role`); only an
@@ -17,6 +22,7 @@ use crate::auth::Principal;
 use crate::error::AppError;
 
 pub mod accept;
+pub mod business;
 pub mod invite;
 mod keys;
 pub mod members;

@@ -20,8 +20,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::at_once;
 use super::rule::{self, Standing};
+use super::rule_as_batch_statement;
 use super::slow::{self, Earlier, replay};
 use super::{Recorded, Valid};
 use crate::error::{AppError, is_deadlock};
@@ -60,7 +60,7 @@ enum Known {
 }
 
 /// Writes `calls` as one transaction and answers each, in order: on PostgreSQL as one
-/// statement when every call simply counts ([`at_once`]), else judged one by one.
+/// statement when every call simply counts ([`rule_as_batch_statement`]), else judged one by one.
 ///
 /// # Errors
 /// The database failed (nothing of the batch counts), or the keys kept being taken under it.
@@ -74,8 +74,8 @@ pub(crate) async fn write_all(
     }
     // A test's hook runs before a commit, which only the transaction has.
     if before_commit.is_none()
-        && at_once::applies(db, calls)
-        && let Some(answers) = at_once::count_all_or_none(db, calls).await?
+        && rule_as_batch_statement::applies(db, calls)
+        && let Some(answers) = rule_as_batch_statement::count_all_or_none(db, calls).await?
     {
         measure::usage_batch("statement", calls.len());
         return Ok(answers);

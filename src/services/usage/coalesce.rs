@@ -27,8 +27,9 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
+use super::alone::write_alone;
 use super::batch::{BeforeCommit, Call, repeat, write_all};
-use super::{Record, Recorded, Valid, record_valid};
+use super::{Record, Recorded, Valid};
 use crate::error::AppError;
 use crate::telemetry::metrics as measure;
 
@@ -93,13 +94,13 @@ impl Coalescer {
         }
     }
 
-    /// Queues `input` now and answers once it is committed — as [`super::record`] would, had
+    /// Queues `input` now and answers once it is committed — as [`super::reference::record`] would, had
     /// the queued calls run one by one in the order they were queued.
     ///
     /// # Errors
-    /// As [`super::record`]; `RATE_LIMITED` when the queue is full; an internal error
+    /// As [`super::reference::record`]; `RATE_LIMITED` when the queue is full; an internal error
     /// when the batch failed (nothing of it counted).
-    pub fn record(
+    pub fn submit(
         &self,
         business_id: Uuid,
         input: Record,
@@ -122,11 +123,11 @@ impl Coalescer {
     }
 
     /// Queues `inputs` now, as one unit, and answers each once they are committed — as
-    /// [`super::record_many`] would, right after the calls queued before them.
+    /// [`super::reference::record_batch`] would, right after the calls queued before them.
     ///
     /// # Errors
-    /// As [`super::record_many`]; `RATE_LIMITED` when the queue is full.
-    pub fn record_many(
+    /// As [`super::reference::record_batch`]; `RATE_LIMITED` when the queue is full.
+    pub fn submit_batch(
         &self,
         business_id: Uuid,
         inputs: Vec<Record>,
@@ -244,7 +245,7 @@ async fn take(waiting: &mut Waiting) -> Option<Vec<Queued>> {
 }
 
 /// Writes `batch` and answers each caller: one event alone takes the one-statement path of
-/// [`record_valid`], more share one transaction.
+/// [`write_alone`], more share one transaction.
 async fn write_batch(
     db: &DatabaseConnection,
     mut batch: Vec<Queued>,
@@ -259,7 +260,7 @@ async fn write_batch(
         };
         let Some(call) = calls.pop() else { return };
         measure::usage_batch("alone", 1);
-        let recorded = record_valid(db, call.business_id, call.valid, call.now).await;
+        let recorded = write_alone(db, call.business_id, call.valid, call.now).await;
         let _ = answer.send(Ok(vec![recorded]));
         return;
     }

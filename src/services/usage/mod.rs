@@ -7,26 +7,42 @@
 //! is recorded under `(business, key)` in the same transaction; a second call with that key
 //! counts nothing and returns the first call's answer, whatever has changed since. Refused
 //! calls count nothing and record nothing, so a key may be retried after a refusal.
-
-use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use uuid::Uuid;
+//!
+//! Entry points: the server sends every call through the [`Coalescer`] ([`Coalescer::submit`]
+//! for `recordUsage`, [`Coalescer::submit_batch`] for `recordUsages`), which shares one write
+//! among concurrent calls. [`reference::record`] writes one call straight away: the
+//! reference every batch is held to.
+//!
+//! One rule, three forms, side by side:
+//! - [`rule`]: the rule as Rust ([`rule::judge`]), which also explains a refusal;
+//! - `rule_as_update.rs`: the same rule as one conditional `UPDATE` (a call that counts);
+//! - `rule_as_batch_statement.rs`: the same rule as one PostgreSQL statement for a whole batch.
+//!
+//! `tests/api/security/usage.rs` (`the_rule_explains_exactly_what_the_sql_refuses`) holds the
+//! first two to each other over random plans, counters and quantities;
+//! `tests/api/usage_batch/equivalence.rs` holds every batch path — the statement, the
+//! portable transaction, the coalescer — to [`reference::record`] called one by one.
+//!
+//! Files, in reading order: [`rule`], `rule_as_update.rs`, `rule_as_batch_statement.rs`,
+//! `alone.rs` (one call on its own), `slow.rs` (first uses, refusals, replays), `batch.rs`
+//! (many calls in one transaction), `coalesce.rs` (the queue and its writers), [`reference`],
+//! `dashboard.rs` (what the dashboard shows).
 
 use crate::error::AppError;
 
-mod at_once;
+mod alone;
 mod batch;
 mod coalesce;
 mod dashboard;
-mod fast;
+pub mod reference;
 pub mod rule;
+mod rule_as_batch_statement;
+mod rule_as_update;
 mod slow;
 
 pub use batch::BeforeCommit;
 pub use coalesce::{Coalescer, MAX_BATCH, QUEUED_EVENTS};
 pub use dashboard::{Usage, of_business, seats};
-use fast::{OneStatement, add_fast, count_and_record_at_once};
-use slow::{Added, Earlier, add_slow, earlier, replay};
 
 /// The most events one `recordUsages` call takes.
 pub const MAX_EVENTS: usize = 100;
@@ -70,35 +86,7 @@ fn check_key(key: Option<String>) -> Result<Option<String>, AppError> {
     Ok(Some(key))
 }
 
-/// The recorded first call with `key`, which a unique-key violation has just shown to exist.
-async fn first_answer<C: ConnectionTrait>(
-    db: &C,
-    business_id: Uuid,
-    key: &str,
-) -> Result<Earlier, AppError> {
-    earlier(db, business_id, key)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("idempotency key vanished")))
-}
-
-/// Records `input` for `business_id`.
-///
-/// # Errors
-/// `BAD_USER_INPUT` on `metric` (unknown or built in), `quantity` (zero; negative on a
-/// resetting metric or below zero) or `idempotencyKey`; `QUOTA_EXCEEDED`;
-/// `SUBSCRIPTION_INACTIVE`; `CONFLICT` on `idempotencyKey` reused with another metric or
-/// quantity. Nothing is counted on any error.
-#[tracing::instrument(skip_all, fields(metric = %input.metric))]
-pub async fn record(
-    db: &DatabaseConnection,
-    business_id: Uuid,
-    input: Record,
-    now: DateTime<Utc>,
-) -> Result<Recorded, AppError> {
-    record_valid(db, business_id, Valid::parse(input)?, now).await
-}
-
-/// A call whose input has been checked: what [`record`] and a batch both judge.
+/// A call whose input has been checked: what every path judges.
 #[derive(Debug, Clone)]
 pub(crate) struct Valid {
     pub(crate) metric: String,
@@ -108,7 +96,7 @@ pub(crate) struct Valid {
 
 impl Valid {
     /// # Errors
-    /// `BAD_USER_INPUT` as listed on [`record`].
+    /// `BAD_USER_INPUT` as listed on [`reference::record`].
     pub(crate) fn parse(input: Record) -> Result<Valid, AppError> {
         let key = check_key(input.idempotency_key)?;
         let metric = metric_name(&input.metric).to_owned();
@@ -129,102 +117,6 @@ impl Valid {
     }
 }
 
-/// [`record`] after the input was checked: one call on its own, in as few round trips as the
-/// database allows.
-pub(crate) async fn record_valid(
-    db: &DatabaseConnection,
-    business_id: Uuid,
-    valid: Valid,
-    now: DateTime<Utc>,
-) -> Result<Recorded, AppError> {
-    let Valid {
-        metric,
-        quantity,
-        key,
-    } = valid;
-
-    // Without a key the common case is one statement, with no transaction around it.
-    if key.is_none()
-        && let Some((used, limit)) = add_fast(db, business_id, &metric, quantity).await?
-    {
-        return Ok(Recorded {
-            metric,
-            used,
-            limit,
-            duplicate: false,
-        });
-    }
-    if let Some(key) = &key
-        && db.get_database_backend() == DbBackend::Postgres
-    {
-        match count_and_record_at_once(db, business_id, &metric, quantity, key, now).await? {
-            OneStatement::Counted(used, limit) => {
-                return Ok(Recorded {
-                    metric,
-                    used,
-                    limit,
-                    duplicate: false,
-                });
-            }
-            OneStatement::Seen => {
-                return replay(first_answer(db, business_id, key).await?, &metric, quantity);
-            }
-            OneStatement::Missed => {}
-        }
-    }
-    let txn = crate::db::begin_write(db).await?;
-    let (used, limit) = match add_fast(&txn, business_id, &metric, quantity).await? {
-        Some(added) => added,
-        None => {
-            // A replay is answered as the first call was, before any refusal is diagnosed:
-            // the plan or the subscription may have changed since.
-            if let Some(key) = &key
-                && let Some(first) = earlier(&txn, business_id, key).await?
-            {
-                return replay(first, &metric, quantity);
-            }
-            match add_slow(&txn, business_id, &metric, quantity).await? {
-                Added::Counted { used, limit } => (used, limit),
-                Added::Refused(error) => return Err(error),
-            }
-        }
-    };
-    let backend = txn.get_database_backend();
-    if let Some(key) = &key {
-        let inserted = txn
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                "INSERT INTO usage_events (id, business_id, idempotency_key, metric, quantity, \
-                   accepted, used_after, limit_after, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7, $8) \
-                 ON CONFLICT (business_id, idempotency_key) DO NOTHING",
-                [
-                    Uuid::now_v7().into(),
-                    business_id.into(),
-                    key.clone().into(),
-                    metric.clone().into(),
-                    quantity.into(),
-                    used.into(),
-                    limit.into(),
-                    now.into(),
-                ],
-            ))
-            .await?;
-        if inserted.rows_affected() == 0 {
-            // Someone recorded this key first: undo our count and answer as they were answered.
-            txn.rollback().await?;
-            return replay(first_answer(db, business_id, key).await?, &metric, quantity);
-        }
-    }
-    txn.commit().await?;
-    Ok(Recorded {
-        metric,
-        used,
-        limit,
-        duplicate: false,
-    })
-}
-
 /// Refuses a `recordUsages` call of more than [`MAX_EVENTS`] events.
 ///
 /// # Errors
@@ -239,39 +131,9 @@ pub fn check_count(events: usize) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Records `inputs` for `business_id` in one transaction (the server queues them with others
-/// through [`Coalescer::record_many`]): each judged on its own, in order,
-/// exactly as if sent one after the other (a key repeated within the call is a `duplicate` of
-/// its first use). Answers in input order.
-///
-/// # Errors
-/// `BAD_USER_INPUT` on `inputs` beyond [`MAX_EVENTS`]; an internal error when the transaction
-/// failed (nothing counted). Each event's own refusal is its answer, as listed on [`record`].
-#[tracing::instrument(skip_all, fields(events = inputs.len()))]
-pub async fn record_many(
-    db: &DatabaseConnection,
-    business_id: Uuid,
-    inputs: Vec<Record>,
-    now: DateTime<Utc>,
-) -> Result<Vec<Result<Recorded, AppError>>, AppError> {
-    check_count(inputs.len())?;
-    let parsed: Vec<Result<Valid, AppError>> = inputs.into_iter().map(Valid::parse).collect();
-    let calls: Vec<batch::Call> = parsed
-        .iter()
-        .filter_map(|valid| valid.as_ref().ok())
-        .map(|valid| batch::Call {
-            business_id,
-            valid: valid.clone(),
-            now,
-        })
-        .collect();
-    let written = batch::write_all(db, &calls, None).await?;
-    Ok(in_input_order(parsed, written))
-}
-
 /// Each input's answer, in input order: its own refusal when it did not parse, else the next
 /// of `written` (the answers of the inputs that parsed, in order).
-fn in_input_order(
+pub(crate) fn in_input_order(
     parsed: Vec<Result<Valid, AppError>>,
     written: Vec<Result<Recorded, AppError>>,
 ) -> Vec<Result<Recorded, AppError>> {

@@ -1,7 +1,10 @@
 //! `recordUsage`'s one rule: when a call counts, and if not, why.
 //!
-//! [`judge`] is the rule as Rust; the conditional write of [`super::fast`] is the same rule as
-//! SQL. A property test (`tests/api/security_usage.rs`) holds the two to each other.
+//! [`judge`] is the rule as Rust. The same rule is written twice more as SQL, beside this
+//! file: `rule_as_update.rs` (one call's conditional `UPDATE`) and
+//! `rule_as_batch_statement.rs` (a whole batch as one PostgreSQL statement). A property test
+//! (`tests/api/security/usage.rs`) holds the update to this rule, and
+//! `tests/api/usage_batch/equivalence.rs` holds the batches to calls made one by one.
 
 use crate::error::AppError;
 

@@ -6,8 +6,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
 use super::Recorded;
-use super::fast::add_fast;
 use super::rule::{self, Standing};
+use super::rule_as_update::add_fast;
 use crate::error::AppError;
 
 /// The subscription and the limit of one metric, read in one query.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{PeriodUnit, SubscriptionStatus, businesses, plan_limits, plans, subscriptions};
-use saaskit::services::cycle::{
+use saaskit::services::billing::cycle::{
     self, Answer, BillingProvider, Charge, Decision, ManualProvider, Policy, Summary,
 };
 use sea_orm::{ActiveValue::Set, EntityTrait};

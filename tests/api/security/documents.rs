@@ -1,5 +1,5 @@
 //! Every document is measured before it is validated or run: fragment bombs, huge and deep
-//! documents are refused at once, and the limits sit exactly where the README says.
+//! documents are refused at once, and the limits sit exactly where docs/security.md says.
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ use biscuit_auth::macros::block;
 use saaskit::auth::cache::{Cached, TTL};
 use saaskit::auth::token::{self, MAX_BLOCKS, MAX_TOKEN_LEN, Operation};
 use saaskit::clock::{Clock, ManualClock};
-use saaskit::services::sessions;
+use saaskit::services::identity::sessions;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 
 use saaskit::auth::cache::TTL;
 use saaskit::clock::Clock;
-use saaskit::services::staff;
+use saaskit::services::identity::staff;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;

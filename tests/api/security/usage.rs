@@ -262,7 +262,7 @@ fn the_rule_explains_exactly_what_the_sql_refuses() {
                 idempotency_key: case.with_key.then(|| Uuid::now_v7().to_string()),
             };
             let now = chrono::Utc::now();
-            let answer = usage::record(&app.state.db, business, call, now).await;
+            let answer = usage::reference::record(&app.state.db, business, call, now).await;
             match (rule::judge(standing, case.quantity), answer) {
                 (Ok(()), Ok(recorded)) => {
                     assert_eq!(recorded.used, standing.used + case.quantity, "{case:?}");

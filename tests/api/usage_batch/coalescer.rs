@@ -30,7 +30,7 @@ async fn coalesced_calls_never_overshoot_and_count_each_key_once() {
     // 150 calls, queued at once (so they share batches); 50 of them repeat 10 keys.
     let calls = (0..150).map(|i| {
         let key = (i % 3 == 0).then(|| format!("k{}", i % 10));
-        coalescer.record(business, recording(key), now)
+        coalescer.submit(business, recording(key), now)
     });
     let answers = join_all(calls).await;
     let accepted: Vec<_> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
@@ -80,7 +80,7 @@ async fn a_batch_that_crashes_before_its_commit_answers_no_one_with_success_and_
     let keys: Vec<String> = (0..5).map(|i| format!("crash-{i}")).collect();
     let answers = join_all(
         keys.iter()
-            .map(|key| crashing.record(business, recording(Some(key.clone())), now)),
+            .map(|key| crashing.submit(business, recording(Some(key.clone())), now)),
     )
     .await;
     for answer in &answers {
@@ -94,7 +94,7 @@ async fn a_batch_that_crashes_before_its_commit_answers_no_one_with_success_and_
     let healthy = Coalescer::start(db, 1);
     let again = join_all(
         keys.iter()
-            .map(|key| healthy.record(business, recording(Some(key.clone())), now)),
+            .map(|key| healthy.submit(business, recording(Some(key.clone())), now)),
     )
     .await;
     assert!(
@@ -119,7 +119,7 @@ async fn a_batch_that_panics_fails_its_callers_and_the_writer_goes_on() {
     });
     let coalescer = Coalescer::start_with(app.state.db.clone(), 1, Some(hook));
     let now = chrono::Utc::now();
-    let first = join_all((0..3).map(|_| coalescer.record(business, recording(None), now))).await;
+    let first = join_all((0..3).map(|_| coalescer.submit(business, recording(None), now))).await;
     for answer in &first {
         let error = answer
             .as_ref()
@@ -132,7 +132,7 @@ async fn a_batch_that_panics_fails_its_callers_and_the_writer_goes_on() {
         "nothing committed"
     );
     // The same writer serves the next batch.
-    let next = join_all((0..3).map(|_| coalescer.record(business, recording(None), now))).await;
+    let next = join_all((0..3).map(|_| coalescer.submit(business, recording(None), now))).await;
     assert!(next.iter().all(Result::is_ok), "{next:?}");
     assert_eq!(used(&app, &account, "recordings").await, 3);
 }
@@ -156,7 +156,7 @@ async fn a_one_statement_batch_whose_connection_dies_answers_no_one_with_success
     let now = chrono::Utc::now();
     // The counter exists: the batch below takes the one statement.
     coalescer
-        .record(business, recording(None), now)
+        .submit(business, recording(None), now)
         .await
         .expect("counts");
     let holder = app.state.db.begin().await.expect("begins");
@@ -170,7 +170,7 @@ async fn a_one_statement_batch_whose_connection_dies_answers_no_one_with_success
     let inputs = (0..5)
         .map(|i| recording(Some(format!("dies-{i}"))))
         .collect();
-    let batch = tokio::spawn(coalescer.record_many(business, inputs, now));
+    let batch = tokio::spawn(coalescer.submit_batch(business, inputs, now));
     let waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
                    AND query LIKE '%json_to_recordset%'";
     let pid: i32 = loop {
@@ -203,7 +203,7 @@ async fn a_one_statement_batch_whose_connection_dies_answers_no_one_with_success
         .map(|i| recording(Some(format!("dies-{i}"))))
         .collect();
     let again = coalescer
-        .record_many(business, inputs, now)
+        .submit_batch(business, inputs, now)
         .await
         .expect("counts");
     assert!(
@@ -232,14 +232,14 @@ async fn a_full_queue_refuses_at_once_and_what_it_holds_still_counts() {
     let coalescer = Coalescer::start_with(app.state.db.clone(), 1, Some(hook));
     let now = chrono::Utc::now();
     let hundred = || (0..100).map(|_| recording(None)).collect::<Vec<_>>();
-    let first = tokio::spawn(coalescer.record_many(business, hundred(), now));
+    let first = tokio::spawn(coalescer.submit_batch(business, hundred(), now));
     // The writer has taken the first call off the queue once the queue is empty again.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let queued: Vec<_> = (0..QUEUED_EVENTS / 100)
-        .map(|_| tokio::spawn(coalescer.record_many(business, hundred(), now)))
+        .map(|_| tokio::spawn(coalescer.submit_batch(business, hundred(), now)))
         .collect();
     let refused = coalescer
-        .record(business, recording(None), now)
+        .submit(business, recording(None), now)
         .await
         .expect_err("no place left");
     assert_eq!(refused.code(), "RATE_LIMITED");
@@ -266,7 +266,7 @@ async fn a_full_queue_refuses_at_once_and_what_it_holds_still_counts() {
     );
     // With the queue drained there is room again.
     coalescer
-        .record(business, recording(None), now)
+        .submit(business, recording(None), now)
         .await
         .expect("counts once there is room");
 }

@@ -2,7 +2,7 @@
 //! quantities, repeated keys, limits near the edge or far from it, two businesses sharing
 //! batches, batch boundaries left to chance — through the coalescer and through
 //! `recordUsages` (so through PostgreSQL's one-statement batch and through the batch judged
-//! one by one), against [`usage::record`] called one by one in the same order.
+//! one by one), against [`usage::reference::record`] called one by one in the same order.
 
 use futures::future::join_all;
 use proptest::prelude::*;
@@ -121,7 +121,7 @@ async fn one_by_one(app: &TestApp, calls: &[Call], limit: i64) -> (Vec<Answer>, 
     let at = businesses(app, limit).await;
     let mut answers = Vec::new();
     for call in calls {
-        let recorded = usage::record(
+        let recorded = usage::reference::record(
             &app.state.db,
             at[call.business].0,
             call.record(),
@@ -146,7 +146,7 @@ async fn coalesced(app: &TestApp, calls: &[Call], limit: i64) -> (Vec<Answer>, V
         if call.flush {
             answers.extend(join_all(pending.drain(..)).await);
         }
-        pending.push(coalescer.record(at[call.business].0, call.record(), chrono::Utc::now()));
+        pending.push(coalescer.submit(at[call.business].0, call.record(), chrono::Utc::now()));
     }
     answers.extend(join_all(pending).await);
     let answers = answers.into_iter().map(answer).collect();
@@ -169,9 +169,14 @@ async fn batched(app: &TestApp, calls: &[Call], limit: i64) -> (Vec<Answer>, Vec
             .take_while(|(i, c)| *i == 0 || (c.business == business && !c.flush))
             .count();
         let inputs = calls[start..start + run].iter().map(Call::record).collect();
-        let written = usage::record_many(&app.state.db, at[business].0, inputs, chrono::Utc::now())
-            .await
-            .expect("the batch commits");
+        let written = usage::reference::record_batch(
+            &app.state.db,
+            at[business].0,
+            inputs,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("the batch commits");
         answers.extend(written.into_iter().map(answer));
         start += run;
     }

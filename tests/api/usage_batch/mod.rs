@@ -17,7 +17,7 @@ const RECORD_MANY: &str = "mutation($inputs: [RecordUsageInput!]!) {
         error { code field metric limit used } } }";
 
 /// `recordUsages(inputs)` sent with `key`.
-async fn record_many(app: &TestApp, key: &str, inputs: Value) -> Value {
+async fn record_usages(app: &TestApp, key: &str, inputs: Value) -> Value {
     app.graphql(RECORD_MANY, json!({ "inputs": inputs }), Some(key))
         .await
 }
@@ -43,7 +43,7 @@ async fn each_event_is_judged_on_its_own_in_order() {
         { "metric": "recordings", "quantity": 0 },
         { "metric": "applications", "quantity": 2 },
     ]);
-    let response = record_many(&app, &account.api_key, json!(inputs)).await;
+    let response = record_usages(&app, &account.api_key, json!(inputs)).await;
     let got = outcomes(&response);
     let usage = |used: i64, limit: i64, duplicate: bool, metric: &str| {
         json!({ "usage": { "metric": metric, "used": used, "limit": limit,
@@ -73,7 +73,7 @@ async fn each_event_is_judged_on_its_own_in_order() {
     assert_eq!(got[7], usage(2, 5, false, "applications"));
     assert_eq!(used(&app, &account, "recordings").await, 10);
     // Across calls the keys hold as well.
-    let again = record_many(
+    let again = record_usages(
         &app,
         &account.api_key,
         json!([{ "metric": "recordings", "quantity": 2, "idempotencyKey": "b" }]),
@@ -89,14 +89,14 @@ async fn more_than_a_hundred_events_are_refused_before_anything_counts() {
     let inputs: Vec<Value> = (0..101)
         .map(|_| json!({ "metric": "recordings" }))
         .collect();
-    let response = record_many(&app, &account.api_key, json!(inputs)).await;
+    let response = record_usages(&app, &account.api_key, json!(inputs)).await;
     assert_eq!(error_code(&response), "BAD_USER_INPUT");
     assert_eq!(response["errors"][0]["extensions"]["field"], "inputs");
     assert_eq!(used(&app, &account, "recordings").await, 0);
     let hundred: Vec<Value> = (0..100)
         .map(|_| json!({ "metric": "recordings" }))
         .collect();
-    let response = record_many(&app, &account.api_key, json!(hundred)).await;
+    let response = record_usages(&app, &account.api_key, json!(hundred)).await;
     assert_eq!(outcomes(&response).len(), 100);
     assert_eq!(used(&app, &account, "recordings").await, 100);
 }
@@ -107,7 +107,7 @@ async fn concurrent_batches_never_overshoot_the_limit() {
     let account = app.signup("ada@example.com").await;
     limit_recordings(&app, &account, 100).await;
     let inputs: Vec<Value> = (0..10).map(|_| json!({ "metric": "recordings" })).collect();
-    let calls = (0..20).map(|_| record_many(&app, &account.api_key, json!(inputs)));
+    let calls = (0..20).map(|_| record_usages(&app, &account.api_key, json!(inputs)));
     let answers = join_all(calls).await;
     let all: Vec<&Value> = answers.iter().flat_map(outcomes).collect();
     let accepted = all.iter().filter(|o| !o["usage"].is_null()).count();
@@ -127,7 +127,7 @@ async fn concurrent_batches_with_one_key_count_it_once() {
         { "metric": "recordings", "quantity": 3, "idempotencyKey": "event-1" },
         { "metric": "recordings", "quantity": 1 },
     ]);
-    let calls = (0..30).map(|_| record_many(&app, &account.api_key, inputs.clone()));
+    let calls = (0..30).map(|_| record_usages(&app, &account.api_key, inputs.clone()));
     let answers = join_all(calls).await;
     let keyed: Vec<&Value> = answers.iter().map(|a| &outcomes(a)[0]["usage"]).collect();
     assert_eq!(keyed.iter().filter(|u| u["duplicate"] == false).count(), 1);
@@ -144,7 +144,7 @@ async fn a_key_narrowed_to_one_metric_records_no_batch_with_another() {
     let account = app.signup("ada@example.com").await;
     let key = narrow(&app, &account.api_key, r#"check if metric("recordings");"#);
     let mixed = json!([{ "metric": "recordings" }, { "metric": " applications " }]);
-    let refused = record_many(&app, &key, mixed).await;
+    let refused = record_usages(&app, &key, mixed).await;
     assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
     // The same through a variable's default, which is what runs when the request omits it.
     let defaulted = app
@@ -162,7 +162,7 @@ async fn a_key_narrowed_to_one_metric_records_no_batch_with_another() {
         "all or nothing"
     );
     assert_eq!(used(&app, &account, "applications").await, 0);
-    let allowed = record_many(
+    let allowed = record_usages(
         &app,
         &key,
         json!([{ "metric": "recordings" }, { "metric": "recordings" }]),
@@ -181,7 +181,7 @@ async fn a_list_of_thousands_of_distinct_metrics_is_refused_and_counts_nothing()
     let inputs: Vec<Value> = (0..5_000)
         .map(|i| json!({ "metric": format!("metric-{i}") }))
         .collect();
-    let response = record_many(&app, &account.api_key, json!(inputs)).await;
+    let response = record_usages(&app, &account.api_key, json!(inputs)).await;
     assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
     assert_eq!(response["errors"][0]["extensions"]["field"], "inputs");
     assert_eq!(used(&app, &account, "recordings").await, 0);

@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use entity::{SubscriptionStatus, plans, subscriptions};
 use uuid::Uuid;
 
-use crate::services::billing::cadence;
-use crate::services::periods::{Cadence, Period};
+use crate::services::billing::periods::{Cadence, Period};
+use crate::services::billing::subscription::cadence;
 
 /// How a renewal was paid for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

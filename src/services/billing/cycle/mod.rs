@@ -2,8 +2,14 @@
 //! set past due by DESIGN's rules ([`decide`]), each exactly once ([`renew::settle`]), and
 //! the tables that only grow are swept ([`housekeeping`]).
 //!
+//! Files, in reading order: this file (a pass), [`decide`] (the rules as pure functions),
+//! [`renew`] (one subscription settled, as a transaction) beside `renew_one_statement.rs`
+//! (the same renewal as one PostgreSQL statement; the cycle tests hold both to the same
+//! outcomes on each database), `archive.rs` (a period's counters archived and reset),
+//! [`housekeeping`] (what only grows, swept).
+//!
 //! [`run_once`] is one pass. It holds no state between passes and may run in several
-//! processes at once: the scheduler (`saaskit worker`'s cron, `saaskit cycle --once`) calls it
+//! processes at once: the scheduler (`saaskit worker`'s timer, `saaskit cycle --once`) calls it
 //! every `SAASKIT_CYCLE_EVERY`, and a retried or overlapping pass does no harm.
 
 use std::collections::HashMap;
@@ -19,13 +25,12 @@ use crate::error::AppError;
 mod archive;
 pub mod decide;
 pub mod housekeeping;
-mod one_statement;
-pub mod provider;
 pub mod renew;
+mod renew_one_statement;
 
+pub use super::provider::{Answer, BillingProvider, Charge, Decision, ManualProvider};
 pub use archive::{Span, archive_and_reset};
 pub use housekeeping::Pruned;
-pub use provider::{Answer, BillingProvider, Charge, Decision, ManualProvider};
 use renew::Settled;
 
 /// How a pass runs.

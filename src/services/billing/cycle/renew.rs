@@ -11,11 +11,11 @@ use serde_json::json;
 
 use super::archive::{Span, archive_and_reset};
 use super::decide::{self, Ending, Outcome, Paid};
-use super::one_statement;
-use super::provider::{BillingProvider, Charge, Decision};
+use super::renew_one_statement;
 use crate::error::AppError;
 use crate::services::audit;
-use crate::services::periods::Period;
+use crate::services::billing::periods::Period;
+use crate::services::billing::provider::{BillingProvider, Charge, Decision};
 
 /// What became of one due subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +164,7 @@ pub async fn settle<C: ConnectionTrait + TransactionTrait>(
 }
 
 /// [`settle`]'s renewal on PostgreSQL: the same writes as one statement (see
-/// [`one_statement`]).
+/// [`renew_one_statement`]).
 async fn renew_in_one_statement<C: ConnectionTrait>(
     db: &C,
     sub: &subscriptions::Model,
@@ -176,7 +176,7 @@ async fn renew_in_one_statement<C: ConnectionTrait>(
     let (anchor, period) = decide::next_period(sub, old_plan, plan, now)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("period past the calendar")))?;
     let plan_changed = plan.id != sub.plan_id;
-    let renewal = one_statement::Renewal {
+    let renewal = renew_one_statement::Renewal {
         plan_id: plan.id,
         plan_code: &plan.code,
         period,
@@ -185,10 +185,12 @@ async fn renew_in_one_statement<C: ConnectionTrait>(
         renewed: renewed_data(sub, paid, period),
         plan_changed: plan_changed.then(|| plan_change_data(sub, plan)),
     };
-    Ok(match one_statement::renew(db, sub, renewal, now).await? {
-        Some(_) => Settled::Renewed { plan_changed },
-        None => Settled::Skipped,
-    })
+    Ok(
+        match renew_one_statement::renew(db, sub, renewal, now).await? {
+            Some(_) => Settled::Renewed { plan_changed },
+            None => Settled::Skipped,
+        },
+    )
 }
 
 /// The `subscription.renewed` audit data, but how many counters were archived.

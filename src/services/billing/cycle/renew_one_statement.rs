@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::services::periods::Period;
+use crate::services::billing::periods::Period;
 
 /// A UUIDv7 made by PostgreSQL (15 has no `uuidv7()`): `usage_periods` are listed newest
 /// first by id, so archived periods need time-ordered ids like every other row.

@@ -1,21 +1,19 @@
-//! What a business does to its own subscription: change plan, cancel, resume. Each call is one
-//! transaction that locks the subscription, checks everything before it writes, and writes
-//! the change with its audit entry — a refused call leaves the subscription as it was.
+//! A business changes its plan: now (a new period on the new plan) or at the end of the
+//! period (scheduled, taken up by the cycle). Refused when what cannot shrink by itself —
+//! seats, counters that do not reset — already exceeds the new plan's limits.
 
 use chrono::{DateTime, Utc};
 use entity::{SubscriptionStatus, plan_limits, plans, subscriptions, usage_counters};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use super::audit;
-use super::billing::cadence;
-use super::cycle::{Span, archive_and_reset};
-use super::usage::seats;
+use super::{cadence, ended, locked, write};
 use crate::error::AppError;
+use crate::services::billing::cycle::{Span, archive_and_reset};
+use crate::services::usage::seats;
 
 /// When a plan change takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,102 +106,6 @@ pub async fn change_plan<C: ConnectionTrait + TransactionTrait>(
     .await
 }
 
-/// Ends the subscription at the end of its period (`at_period_end`, undone by [`resume`]), or
-/// at once (EXPIRED). Asking again for a cancellation already pending changes nothing.
-///
-/// # Errors
-/// `CONFLICT` when the subscription has already ended.
-#[tracing::instrument(skip_all, fields(%business_id))]
-pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    actor: Uuid,
-    business_id: Uuid,
-    at_period_end: bool,
-    now: DateTime<Utc>,
-) -> Result<subscriptions::Model, AppError> {
-    let txn = crate::db::begin_write(db).await?;
-    let sub = locked(&txn, business_id).await?;
-    if ended(&sub) {
-        return Err(AppError::conflict(
-            "atPeriodEnd",
-            "the subscription has already ended",
-        ));
-    }
-    if at_period_end && sub.cancel_at_period_end {
-        return Ok(sub);
-    }
-    let mut active: subscriptions::ActiveModel = sub.clone().into();
-    active.updated_at = Set(now);
-    let action = if at_period_end {
-        active.cancel_at_period_end = Set(true);
-        "subscription.cancel_scheduled"
-    } else {
-        active.status = Set(SubscriptionStatus::Expired);
-        active.cancel_at_period_end = Set(false);
-        active.scheduled_plan_id = Set(None);
-        "subscription.canceled"
-    };
-    let data = json!({ "atPeriodEnd": at_period_end, "periodEnd": sub.current_period_end });
-    write(txn, active, business_id, actor, action, None, data, now).await
-}
-
-/// Withdraws a pending cancellation: the subscription renews as before.
-///
-/// # Errors
-/// `CONFLICT` when no cancellation is pending (or the subscription has already ended).
-#[tracing::instrument(skip_all, fields(%business_id))]
-pub async fn resume<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    actor: Uuid,
-    business_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<subscriptions::Model, AppError> {
-    let txn = crate::db::begin_write(db).await?;
-    let sub = locked(&txn, business_id).await?;
-    if ended(&sub) || !sub.cancel_at_period_end {
-        return Err(AppError::Conflict {
-            field: None,
-            message: "no cancellation is pending".to_owned(),
-        });
-    }
-    let mut active: subscriptions::ActiveModel = sub.clone().into();
-    active.cancel_at_period_end = Set(false);
-    active.updated_at = Set(now);
-    let data = json!({ "periodEnd": sub.current_period_end });
-    write(
-        txn,
-        active,
-        business_id,
-        actor,
-        "subscription.resumed",
-        None,
-        data,
-        now,
-    )
-    .await
-}
-
-fn ended(sub: &subscriptions::Model) -> bool {
-    matches!(
-        sub.status,
-        SubscriptionStatus::Expired | SubscriptionStatus::Canceled
-    )
-}
-
-/// The business's subscription, locked until the transaction ends (PostgreSQL; SQLite's
-/// `BEGIN IMMEDIATE` already holds the one write lock).
-async fn locked<C: ConnectionTrait>(
-    txn: &C,
-    business_id: Uuid,
-) -> Result<subscriptions::Model, AppError> {
-    subscriptions::Entity::find()
-        .filter(subscriptions::Column::BusinessId.eq(business_id))
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or(AppError::NotFound { what: "business" })
-}
-
 /// Refuses a plan whose limits what cannot shrink by itself already exceeds: the members
 /// (seats), and each counter that does not reset. Resetting counters start over anyway.
 async fn fits<C: ConnectionTrait>(
@@ -239,28 +141,4 @@ async fn fits<C: ConnectionTrait>(
         }
     }
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn write<T: ConnectionTrait + TransactionSession>(
-    txn: T,
-    active: subscriptions::ActiveModel,
-    business_id: Uuid,
-    actor: Uuid,
-    action: &str,
-    target: Option<String>,
-    data: serde_json::Value,
-    now: DateTime<Utc>,
-) -> Result<subscriptions::Model, AppError> {
-    let updated = subscriptions::Entity::update(active).exec(&txn).await?;
-    let entry = audit::Entry {
-        business_id: Some(business_id),
-        actor_user_id: Some(actor),
-        action,
-        target,
-        data: Some(data),
-    };
-    audit::record(&txn, entry, now).await?;
-    txn.commit().await?;
-    Ok(updated)
 }

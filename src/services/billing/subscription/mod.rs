@@ -1,17 +1,34 @@
-//! Subscriptions: the one a business starts with, and staff's grants.
+//! Subscriptions: the one a business starts with, and every change to it.
+//!
+//! Files, in reading order:
+//! - this file: starting a business on the default plan, reading a subscription, and what the
+//!   changes below share (the exclusive lock on the subscription row, the audited write);
+//! - [`change`]: the business moves to another public plan, now or at the period's end;
+//! - [`cancel`]: cancel (at the period's end or at once) and resume;
+//! - [`grant`]: staff's grants of a plan or of free renewals.
+//!
+//! Each change is one transaction that locks the subscription, checks everything before it
+//! writes, and writes the change with its audit entry: a refused call leaves the subscription
+//! as it was.
 
 use chrono::{DateTime, Utc};
 use entity::{PeriodUnit, SubscriptionStatus, plans, subscriptions};
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
 };
 use uuid::Uuid;
 
-use super::audit;
 use super::periods::Cadence;
 use crate::error::AppError;
+use crate::services::audit;
+
+mod cancel;
+mod change;
+mod grant;
+
+pub use cancel::{cancel, resume};
+pub use change::{Timing, change_plan};
+pub use grant::{MAX_CREDIT_GRANT, grant_credit_periods, grant_plan};
 
 /// The end of `periods` billing periods of `count` `unit`s from `anchor` (see
 /// [`Cadence::boundary`]); the calendar's last instant when that lies beyond it.
@@ -85,99 +102,49 @@ pub async fn subscription_of<C: ConnectionTrait>(
         .ok_or(AppError::NotFound { what: "business" })
 }
 
-/// Staff puts `business_id` on `plan_id` at once (e.g. `unlimited` for a beta user), keeping
-/// the current period; the subscription becomes active and any scheduled change is dropped.
-/// The change and its audit entry are one transaction.
-///
-/// # Errors
-/// `NOT_FOUND` for an unknown business or plan; `BAD_USER_INPUT` for an archived plan.
-pub async fn grant_plan<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    actor: Uuid,
-    business_id: Uuid,
-    plan_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<subscriptions::Model, AppError> {
-    let txn = crate::db::begin_write(db).await?;
-    let plan = plans::Entity::find_by_id(plan_id)
-        .one(&txn)
-        .await?
-        .ok_or(AppError::NotFound { what: "plan" })?;
-    if plan.archived_at.is_some() {
-        return Err(AppError::bad_input("planId", "the plan is archived"));
-    }
-    let subscription = subscription_of(&txn, business_id).await?;
-    let mut active: subscriptions::ActiveModel = subscription.into();
-    active.plan_id = Set(plan.id);
-    active.status = Set(SubscriptionStatus::Active);
-    active.scheduled_plan_id = Set(None);
-    active.updated_at = Set(now);
-    let updated = subscriptions::Entity::update(active).exec(&txn).await?;
-    audit::record(
-        &txn,
-        audit::Entry {
-            business_id: Some(business_id),
-            actor_user_id: Some(actor),
-            action: "subscription.plan_granted",
-            target: Some(plan.code.clone()),
-            data: Some(serde_json::json!({ "planId": plan.id })),
-        },
-        now,
+pub(super) fn ended(sub: &subscriptions::Model) -> bool {
+    matches!(
+        sub.status,
+        SubscriptionStatus::Expired | SubscriptionStatus::Canceled
     )
-    .await?;
-    txn.commit().await?;
-    Ok(updated)
 }
 
-/// Most credit periods one grant may add.
-pub const MAX_CREDIT_GRANT: i32 = 120;
-
-/// Staff gives `business_id` `periods` free renewals of a paid plan; the grant and its audit
-/// entry are one transaction.
-///
-/// # Errors
-/// `BAD_USER_INPUT` unless 1 ≤ `periods` ≤ 120; `NOT_FOUND` for an unknown business.
-pub async fn grant_credit_periods<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    actor: Uuid,
+/// The business's subscription, locked until the transaction ends (PostgreSQL; SQLite's
+/// `BEGIN IMMEDIATE` already holds the one write lock).
+pub(super) async fn locked<C: ConnectionTrait>(
+    txn: &C,
     business_id: Uuid,
-    periods: i32,
+) -> Result<subscriptions::Model, AppError> {
+    subscriptions::Entity::find()
+        .filter(subscriptions::Column::BusinessId.eq(business_id))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(AppError::NotFound { what: "business" })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn write<T: ConnectionTrait + TransactionSession>(
+    txn: T,
+    active: subscriptions::ActiveModel,
+    business_id: Uuid,
+    actor: Uuid,
+    action: &str,
+    target: Option<String>,
+    data: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<subscriptions::Model, AppError> {
-    if !(1..=MAX_CREDIT_GRANT).contains(&periods) {
-        return Err(AppError::bad_input(
-            "periods",
-            format!("must be between 1 and {MAX_CREDIT_GRANT}"),
-        ));
-    }
-    let txn = crate::db::begin_write(db).await?;
-    let result = subscriptions::Entity::update_many()
-        .col_expr(
-            subscriptions::Column::CreditPeriods,
-            Expr::col(subscriptions::Column::CreditPeriods).add(periods),
-        )
-        .col_expr(subscriptions::Column::UpdatedAt, Expr::value(now))
-        .filter(subscriptions::Column::BusinessId.eq(business_id))
-        .exec(&txn)
-        .await?;
-    if result.rows_affected == 0 {
-        return Err(AppError::NotFound { what: "business" });
-    }
-    audit::record(
-        &txn,
-        audit::Entry {
-            business_id: Some(business_id),
-            actor_user_id: Some(actor),
-            action: "subscription.credit_granted",
-            target: None,
-            data: Some(serde_json::json!({ "periods": periods })),
-        },
-        now,
-    )
-    .await?;
-    let granted = subscription_of(&txn, business_id).await?;
+    let updated = subscriptions::Entity::update(active).exec(&txn).await?;
+    let entry = audit::Entry {
+        business_id: Some(business_id),
+        actor_user_id: Some(actor),
+        action,
+        target,
+        data: Some(data),
+    };
+    audit::record(&txn, entry, now).await?;
     txn.commit().await?;
-    Ok(granted)
+    Ok(updated)
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
+//! A business's subscription (change, cancel, resume) and staff's grants.
+
 use async_graphql::{Context, Enum, ID, Object, Result};
 
 use crate::auth::Right;
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::HasRight;
 use crate::graphql::types::Subscription;
-use crate::services::subscription::{self, Timing};
+use crate::services::billing::subscription::{self, Timing};
 use crate::services::validate;
 
 /// When a plan change takes effect.
@@ -26,10 +28,10 @@ impl From<PlanChangeTiming> for Timing {
 }
 
 #[derive(Default)]
-pub struct SubscriptionMutation;
+pub struct BillingMutation;
 
 #[Object]
-impl SubscriptionMutation {
+impl BillingMutation {
     /// Moves the business to another public plan. Refused (`QUOTA_EXCEEDED`, naming the
     /// metric) when its members or a counter that does not reset already exceed the plan.
     #[graphql(guard = "HasRight(Right::BillingManage)")]
@@ -87,6 +89,49 @@ impl SubscriptionMutation {
             &state.db,
             principal.user_id,
             principal.business()?,
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Subscription::new(subscription))
+    }
+
+    /// Puts a business on a plan at once, e.g. `unlimited` for a beta user.
+    #[graphql(guard = "HasRight(Right::StaffGrant)")]
+    async fn grant_plan(
+        &self,
+        ctx: &Context<'_>,
+        business_id: ID,
+        plan_id: ID,
+    ) -> Result<Subscription> {
+        let state = ctx.state()?;
+        let business_id = validate::id(&business_id, "businessId")?;
+        let plan_id = validate::id(&plan_id, "planId")?;
+        let subscription = subscription::grant_plan(
+            &state.db,
+            ctx.principal()?.user_id,
+            business_id,
+            plan_id,
+            state.clock.now(),
+        )
+        .await?;
+        Ok(Subscription::new(subscription))
+    }
+
+    /// Gives a business free renewals of its paid plan.
+    #[graphql(guard = "HasRight(Right::StaffGrant)")]
+    async fn grant_credit_periods(
+        &self,
+        ctx: &Context<'_>,
+        business_id: ID,
+        periods: i32,
+    ) -> Result<Subscription> {
+        let state = ctx.state()?;
+        let business_id = validate::id(&business_id, "businessId")?;
+        let subscription = subscription::grant_credit_periods(
+            &state.db,
+            ctx.principal()?.user_id,
+            business_id,
+            periods,
             state.clock.now(),
         )
         .await?;

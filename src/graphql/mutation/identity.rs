@@ -1,12 +1,15 @@
+//! Who a caller is: sign-up, login, sessions, passwords, the SDK key, impersonation.
+
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use secrecy::SecretString;
 use tracing::Instrument;
 
+use crate::auth::Right;
 use crate::graphql::context::ContextExt;
-use crate::graphql::guards::{SignedIn, WholeToken};
+use crate::graphql::guards::{HasRight, SignedIn, WholeToken};
 use crate::graphql::types::AuthPayload;
-use crate::services::accounts::{self, Login, Signup};
-use crate::services::password_reset;
+use crate::services::identity::accounts::{self, Login, Signup};
+use crate::services::identity::{api_keys, impersonation, password_reset};
 use crate::services::validate;
 
 #[derive(InputObject)]
@@ -39,10 +42,10 @@ pub struct ResetPasswordInput {
 }
 
 #[derive(Default)]
-pub struct AccountMutation;
+pub struct IdentityMutation;
 
 #[Object]
-impl AccountMutation {
+impl IdentityMutation {
     /// Creates a business with you as its owner, on the default plan, and logs you in.
     async fn signup(&self, ctx: &Context<'_>, input: SignupInput) -> Result<AuthPayload> {
         let state = ctx.state()?;
@@ -181,6 +184,49 @@ impl AccountMutation {
         )
         .await?;
         state.tokens.forget_user(issued.claims.user_id);
+        Ok(issued.into())
+    }
+
+    /// Replaces the SDK key; the old one is refused from now on. Returns the new key.
+    #[graphql(guard = "HasRight(Right::ApiKeyManage)")]
+    async fn rotate_api_key(&self, ctx: &Context<'_>) -> Result<String> {
+        let state = ctx.state()?;
+        let principal = ctx.principal()?;
+        let business_id = principal.business()?;
+        let key = api_keys::rotate(
+            &state.db,
+            &state.root_key,
+            principal.user_id,
+            business_id,
+            state.clock.now(),
+        )
+        .await?;
+        state.tokens.forget_business(business_id);
+        Ok(key)
+    }
+
+    /// A token acting in the business for at most an hour: read-only unless `write`. The
+    /// reason and every use are written to the business's audit log.
+    #[graphql(guard = "HasRight(Right::StaffImpersonate).and(WholeToken)")]
+    async fn impersonate(
+        &self,
+        ctx: &Context<'_>,
+        business_id: ID,
+        reason: String,
+        #[graphql(default_with = "Some(false)")] write: Option<bool>,
+    ) -> Result<AuthPayload> {
+        let state = ctx.state()?;
+        let business_id = validate::id(&business_id, "businessId")?;
+        let issued = impersonation::start(
+            &state.db,
+            &state.root_key,
+            ctx.principal()?,
+            business_id,
+            &reason,
+            write.unwrap_or(false),
+            state.clock.now(),
+        )
+        .await?;
         Ok(issued.into())
     }
 }

@@ -1,11 +1,13 @@
+//! Staff's plan catalogue: creating, editing and archiving plans (`staff:plans`).
+
 use async_graphql::{Context, ID, InputObject, Object, Result};
 
 use crate::auth::Right;
 use crate::graphql::context::ContextExt;
-use crate::graphql::guards::{HasRight, WholeToken};
-use crate::graphql::types::{AuthPayload, PeriodUnit, Plan, Subscription};
-use crate::services::plan_admin::{self, CreatePlan, LimitInput, UpdatePlan};
-use crate::services::{billing, impersonation, validate};
+use crate::graphql::guards::HasRight;
+use crate::graphql::types::{PeriodUnit, Plan};
+use crate::services::billing::plan_admin::{self, CreatePlan, LimitInput, UpdatePlan};
+use crate::services::validate;
 
 #[derive(InputObject)]
 pub struct BillingPeriodInput {
@@ -57,10 +59,10 @@ pub struct UpdatePlanInput {
 }
 
 #[derive(Default)]
-pub struct StaffMutation;
+pub struct PlanAdminMutation;
 
 #[Object]
-impl StaffMutation {
+impl PlanAdminMutation {
     #[graphql(guard = "HasRight(Right::StaffPlans)")]
     async fn create_plan(&self, ctx: &Context<'_>, input: CreatePlanInput) -> Result<Plan> {
         let state = ctx.state()?;
@@ -119,73 +121,5 @@ impl StaffMutation {
         let plan =
             plan_admin::archive(&state.db, ctx.principal()?.user_id, id, state.clock.now()).await?;
         Ok(plan.into())
-    }
-
-    /// Puts a business on a plan at once, e.g. `unlimited` for a beta user.
-    #[graphql(guard = "HasRight(Right::StaffGrant)")]
-    async fn grant_plan(
-        &self,
-        ctx: &Context<'_>,
-        business_id: ID,
-        plan_id: ID,
-    ) -> Result<Subscription> {
-        let state = ctx.state()?;
-        let business_id = validate::id(&business_id, "businessId")?;
-        let plan_id = validate::id(&plan_id, "planId")?;
-        let subscription = billing::grant_plan(
-            &state.db,
-            ctx.principal()?.user_id,
-            business_id,
-            plan_id,
-            state.clock.now(),
-        )
-        .await?;
-        Ok(Subscription::new(subscription))
-    }
-
-    /// Gives a business free renewals of its paid plan.
-    #[graphql(guard = "HasRight(Right::StaffGrant)")]
-    async fn grant_credit_periods(
-        &self,
-        ctx: &Context<'_>,
-        business_id: ID,
-        periods: i32,
-    ) -> Result<Subscription> {
-        let state = ctx.state()?;
-        let business_id = validate::id(&business_id, "businessId")?;
-        let subscription = billing::grant_credit_periods(
-            &state.db,
-            ctx.principal()?.user_id,
-            business_id,
-            periods,
-            state.clock.now(),
-        )
-        .await?;
-        Ok(Subscription::new(subscription))
-    }
-
-    /// A token acting in the business for at most an hour: read-only unless `write`. The
-    /// reason and every use are written to the business's audit log.
-    #[graphql(guard = "HasRight(Right::StaffImpersonate).and(WholeToken)")]
-    async fn impersonate(
-        &self,
-        ctx: &Context<'_>,
-        business_id: ID,
-        reason: String,
-        #[graphql(default_with = "Some(false)")] write: Option<bool>,
-    ) -> Result<AuthPayload> {
-        let state = ctx.state()?;
-        let business_id = validate::id(&business_id, "businessId")?;
-        let issued = impersonation::start(
-            &state.db,
-            &state.root_key,
-            ctx.principal()?,
-            business_id,
-            &reason,
-            write.unwrap_or(false),
-            state.clock.now(),
-        )
-        .await?;
-        Ok(issued.into())
     }
 }
