@@ -126,12 +126,25 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 /// Whether PostgreSQL broke a deadlock by aborting this transaction (SQLSTATE 40P01): nothing
 /// of it was written, and it may simply be tried again.
 pub fn is_deadlock(err: &DbErr) -> bool {
+    sqlstate(err).as_deref() == Some("40P01")
+}
+
+/// Whether PostgreSQL aborted the transaction for a serialization failure (40001) or a
+/// deadlock (40P01): nothing of it was written, and it may simply be tried again.
+pub fn is_retryable(err: &DbErr) -> bool {
+    matches!(sqlstate(err).as_deref(), Some("40001" | "40P01"))
+}
+
+fn sqlstate(err: &DbErr) -> Option<String> {
     use sea_orm::RuntimeErr;
     match err {
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            matches!(&**e, sea_orm::SqlxError::Database(e) if e.code().as_deref() == Some("40P01"))
+            match &**e {
+                sea_orm::SqlxError::Database(e) => e.code().map(|code| code.into_owned()),
+                _ => None,
+            }
         }
-        _ => false,
+        _ => None,
     }
 }
 

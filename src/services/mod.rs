@@ -12,10 +12,12 @@
 //!   dashboard's view.
 //!
 //! At the top, only what several domains share: [`audit`] (the audit log), [`outbox`] (mail
-//! written in the causing transaction), [`one_time_keys`] (hashed single-use keys),
+//! written in the causing transaction), [`locks`] (the one lock order every write that
+//! reads a plan's limits follows), [`one_time_keys`] (hashed single-use keys),
 //! [`validate`] (input parsing) and [`lookup`] (batch reads for the GraphQL loaders).
 
 pub mod audit;
+pub mod locks;
 pub mod lookup;
 pub mod one_time_keys;
 pub mod outbox;

@@ -193,6 +193,7 @@ pub fn cycle_pass(summary: &crate::services::billing::cycle::Summary) {
         ("still_past_due", summary.still_past_due),
         ("plan_change", summary.plan_changes),
         ("skipped", summary.skipped),
+        ("failed", summary.failed),
     ] {
         counter!(CYCLE_TRANSITIONS, "transition" => transition).increment(n);
     }

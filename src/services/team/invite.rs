@@ -10,7 +10,7 @@ use super::{Actor, keys, seats};
 use crate::error::{AppError, is_unique_violation};
 use crate::services::identity::accounts::{find_by_email, new_user};
 use crate::services::outbox::{self, NewMail, Template};
-use crate::services::{audit, validate};
+use crate::services::{audit, locks, validate};
 
 /// `inviteTeamMember`'s input.
 pub struct Invite {
@@ -49,7 +49,7 @@ pub async fn invite(
     actor.ensure_may_manage(input.role)?;
 
     let txn = crate::db::begin_write(db).await?;
-    seats::lock_business(&txn, actor.business_id).await?;
+    locks::team(&txn, actor.business_id).await?;
     let user = match find_by_email(&txn, &email).await? {
         Some(user) if user.is_bot => {
             return Err(AppError::bad_input("email", "enter a valid e-mail address"));

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{Actor, find_member, role_name, seats};
 use crate::error::AppError;
-use crate::services::audit;
+use crate::services::{audit, locks};
 
 /// A member after a change, and the user whose tokens must be forgotten (when any were revoked).
 pub struct Changed {
@@ -44,7 +44,7 @@ pub async fn update_role(
         ));
     }
     let txn = crate::db::begin_write(db).await?;
-    seats::lock_business(&txn, actor.business_id).await?;
+    locks::team(&txn, actor.business_id).await?;
     let member = find_member(&txn, actor, member_id).await?;
     if member.user_id == actor.user_id {
         return Err(AppError::forbidden("you cannot change your own role"));
@@ -79,7 +79,7 @@ pub async fn deactivate(
     now: DateTime<Utc>,
 ) -> Result<Changed, AppError> {
     let txn = crate::db::begin_write(db).await?;
-    seats::lock_business(&txn, actor.business_id).await?;
+    locks::team(&txn, actor.business_id).await?;
     let member = find_member(&txn, actor, member_id).await?;
     if member.user_id == actor.user_id {
         return Err(AppError::forbidden("you cannot deactivate yourself"));
@@ -120,7 +120,7 @@ pub async fn reactivate(
     now: DateTime<Utc>,
 ) -> Result<Changed, AppError> {
     let txn = crate::db::begin_write(db).await?;
-    seats::lock_business(&txn, actor.business_id).await?;
+    locks::team(&txn, actor.business_id).await?;
     let member = find_member(&txn, actor, member_id).await?;
     actor.ensure_may_manage(member.role)?;
     match member.status {

@@ -1,18 +1,20 @@
 //! Seats: the plan's `members` limit, taken by invited and active humans. Counted by
 //! [`crate::services::usage::seats`], the one definition the dashboard shows too.
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 use uuid::Uuid;
 
 use crate::error::AppError;
+#[cfg(doc)]
+use crate::services::locks;
 use crate::services::usage;
 
 pub const METRIC: &str = "members";
 
 /// Checks, inside the transaction `txn`, that one more seat fits the plan of `business_id`.
-/// On PostgreSQL the business row is locked first (`FOR UPDATE`), so concurrent callers count
-/// one after the other until commit; on SQLite `begin_write`'s `BEGIN IMMEDIATE` already
-/// serializes writers.
+/// The caller holds [`locks::team`] (the subscription shared, then the business row), so
+/// concurrent seat-takers count one after the other until commit, and a plan change waits for
+/// them (or they for it) — the limit read here is the one in force when the seat commits.
 ///
 /// # Errors
 /// `QUOTA_EXCEEDED` (`metric: "members"`) when the seats are all taken.
@@ -20,7 +22,6 @@ pub async fn ensure_one_free<C: ConnectionTrait>(
     txn: &C,
     business_id: Uuid,
 ) -> Result<(), AppError> {
-    lock_business(txn, business_id).await?;
     let Some(limit) = limit(txn, business_id).await? else {
         return Ok(());
     };
@@ -31,19 +32,6 @@ pub async fn ensure_one_free<C: ConnectionTrait>(
             limit,
             used,
         });
-    }
-    Ok(())
-}
-
-/// Locks the business row until the end of the transaction (PostgreSQL only).
-pub async fn lock_business<C: ConnectionTrait>(txn: &C, business_id: Uuid) -> Result<(), AppError> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT id FROM businesses WHERE id = $1 FOR UPDATE",
-            [business_id.into()],
-        ))
-        .await?;
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ use super::rule_as_update::{OneStatement, add_fast, count_and_record_at_once};
 use super::slow::{Added, Earlier, add_slow, earlier, replay};
 use super::{Recorded, Valid};
 use crate::error::AppError;
+use crate::services::locks;
 
 /// Writes one checked call on its own.
 ///
@@ -61,6 +62,7 @@ pub(crate) async fn write_alone(
         }
     }
     let txn = crate::db::begin_write(db).await?;
+    locks::share_subscriptions(&txn, [business_id]).await?;
     let (used, limit) = match add_fast(&txn, business_id, &metric, quantity).await? {
         Some(added) => added,
         None => {

@@ -25,6 +25,7 @@ use super::rule_as_batch_statement;
 use super::slow::{self, Earlier, replay};
 use super::{Recorded, Valid};
 use crate::error::{AppError, is_deadlock};
+use crate::services::locks;
 use crate::telemetry::metrics as measure;
 
 /// One call of a batch: a business's checked input and when it arrived.
@@ -104,6 +105,7 @@ async fn attempt(
     before_commit: Option<&BeforeCommit>,
 ) -> Result<Option<Vec<Result<Recorded, AppError>>>, AppError> {
     let txn = crate::db::begin_write(db).await?;
+    locks::share_subscriptions(&txn, calls.iter().map(|call| call.business_id)).await?;
     let mut taken = known_keys(&txn, calls).await?;
     let pairs: BTreeSet<Pair> = calls
         .iter()

@@ -8,8 +8,12 @@
 //! each call's `used` is the counter as found plus its own running sum. That case is one
 //! statement of data-modifying CTEs, committed on its own:
 //!
+//! - `held` locks each business's subscription shared, in business order, only if it is still
+//!   the row the statement's snapshot read (step 1 of [`crate::services::locks`]): one changed
+//!   meanwhile (a plan change, a renewal) is missing, and the batch counts nothing;
 //! - `locked` locks the batch's counters, in one fixed order, and reads them as they are now
-//!   (`FOR UPDATE` in `READ COMMITTED` sees the newest committed row);
+//!   (`FOR UPDATE` in `READ COMMITTED` sees the newest committed row), against the limits of
+//!   the plan `held` found;
 //! - `fits` is true only when every counter was found and every total fits its limit;
 //! - `counted` adds each counter's total, and `recorded` inserts the keyed events, both only
 //!   when `fits`.
@@ -40,16 +44,20 @@ WITH totals AS (\
    SELECT * FROM json_to_recordset($2::json) AS x(\
      id uuid, business_id uuid, metric text, quantity bigint, key text, upto bigint, \
      created_at timestamptz)), \
- subscribed AS MATERIALIZED (\
-   SELECT t.*, (SELECT s.id FROM subscriptions s \
-                WHERE s.business_id = t.business_id AND s.status = 'active') AS subscription_id \
-   FROM totals t), \
+ seen AS MATERIALIZED (\
+   SELECT s.id, s.business_id, s.plan_id, s.xmin::text AS version FROM subscriptions s \
+   WHERE s.business_id IN (SELECT business_id FROM totals) AND s.status = 'active'), \
+ held AS MATERIALIZED (\
+   SELECT s.id, seen.business_id, seen.plan_id FROM subscriptions s \
+   JOIN seen ON seen.id = s.id AND s.xmin::text = seen.version \
+   ORDER BY seen.business_id \
+   FOR SHARE OF s), \
  locked AS (\
    SELECT t.business_id, c.subscription_id, c.metric, c.used, l.max, t.total \
-   FROM subscribed t \
-   JOIN usage_counters c ON c.subscription_id = t.subscription_id AND c.metric = t.metric \
-   JOIN subscriptions s ON s.id = c.subscription_id \
-   JOIN plan_limits l ON l.plan_id = s.plan_id AND l.metric = c.metric \
+   FROM totals t \
+   JOIN held h ON h.business_id = t.business_id \
+   JOIN usage_counters c ON c.subscription_id = h.id AND c.metric = t.metric \
+   JOIN plan_limits l ON l.plan_id = h.plan_id AND l.metric = c.metric \
    ORDER BY c.subscription_id, c.metric \
    FOR UPDATE OF c), \
  fits AS (\

@@ -6,6 +6,7 @@ mod concurrency;
 mod endings;
 mod housekeeping;
 mod lifecycle;
+mod races;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -46,7 +46,7 @@ pub async fn archive_and_reset<C: ConnectionTrait>(
             format!(
                 "SELECT c.metric, c.used FROM usage_counters c \
                  JOIN plan_limits l ON l.plan_id = $2 AND l.metric = c.metric \
-                 WHERE c.subscription_id = $1 AND l.resets_each_period{lock}"
+                 WHERE c.subscription_id = $1 AND l.resets_each_period ORDER BY c.metric{lock}"
             ),
             [subscription_id.into(), plan_id.into()],
         ))

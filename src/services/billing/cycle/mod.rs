@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{plans, subscriptions};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
 
 use crate::config::Settings;
@@ -73,6 +73,9 @@ pub struct Summary {
     pub plan_changes: u64,
     /// Settled meanwhile by another pass (or changed by a person): left to them.
     pub skipped: u64,
+    /// Could not be settled (the provider gave no answer, the database failed): untouched,
+    /// and tried again by the next pass.
+    pub failed: u64,
     pub pruned: Pruned,
 }
 
@@ -109,13 +112,14 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "renewed {}, expired {}, past due {} (still past due {}), plan changes {}, \
-             skipped {}, pruned {} (usage events {}, sessions {}, password resets {})",
+             skipped {}, failed {}, pruned {} (usage events {}, sessions {}, password resets {})",
             self.renewed,
             self.expired,
             self.past_due,
             self.still_past_due,
             self.plan_changes,
             self.skipped,
+            self.failed,
             self.pruned.total(),
             self.pruned.usage_events,
             self.pruned.sessions,
@@ -127,10 +131,12 @@ impl std::fmt::Display for Summary {
 /// One pass at `now`: settles every subscription (ACTIVE or PAST_DUE) whose period ended at or
 /// before `now`, in batches in the order their periods ended, then prunes.
 ///
+/// A subscription that cannot be settled (the provider gave no answer, the database failed
+/// or broke a deadlock) is left untouched, logged and counted in [`Summary::failed`]: the
+/// others are settled all the same, and the next pass tries it again.
+///
 /// # Errors
-/// The first failure (the provider could not answer, the database failed) ends the pass.
-/// Every subscription is then either settled completely or untouched, and the next pass goes
-/// on where this one stopped.
+/// The database failed to list the plans or the due subscriptions, or to prune.
 #[tracing::instrument(skip_all, fields(%now))]
 pub async fn run_once<C: ConnectionTrait + TransactionTrait>(
     db: &C,
@@ -151,12 +157,26 @@ pub async fn run_once<C: ConnectionTrait + TransactionTrait>(
         let Some(last) = due.last() else { break };
         after = Some((last.current_period_end, last.id));
         let full = due.len() as u64 >= policy.batch;
-        let settled: Vec<Settled> = stream::iter(due)
-            .map(|sub| renew::settle(db, sub, &plans, provider, policy.grace, now))
+        let settled: Vec<(uuid::Uuid, Result<Settled, AppError>)> = stream::iter(due)
+            .map(|sub| async {
+                let id = sub.id;
+                (
+                    id,
+                    renew::settle(db, sub, &plans, provider, policy.grace, now).await,
+                )
+            })
             .buffer_unordered(policy.parallel.max(1))
-            .try_collect()
-            .await?;
-        settled.into_iter().for_each(|s| summary.add(s));
+            .collect()
+            .await;
+        for (subscription_id, outcome) in settled {
+            match outcome {
+                Ok(settled) => summary.add(settled),
+                Err(error) => {
+                    tracing::warn!(%subscription_id, ?error, "a renewal failed; the next pass tries again");
+                    summary.failed += 1;
+                }
+            }
+        }
         if !full {
             break;
         }

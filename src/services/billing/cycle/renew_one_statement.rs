@@ -44,6 +44,7 @@ const RENEW: &str = concat!(
        SELECT c.metric, c.used FROM usage_counters c \
        JOIN plan_limits l ON l.plan_id = $4 AND l.metric = c.metric AND l.resets_each_period \
        WHERE c.subscription_id = (SELECT id FROM claimed) \
+       ORDER BY c.metric \
        FOR UPDATE OF c), \
      archived AS (\
        INSERT INTO usage_periods (id, subscription_id, metric, period_start, period_end, used) \

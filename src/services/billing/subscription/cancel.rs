@@ -7,8 +7,9 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, TransactionTrait};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{ended, locked, write};
+use super::{ended, write};
 use crate::error::AppError;
+use crate::services::locks;
 use entity::subscriptions;
 
 /// Ends the subscription at the end of its period (`at_period_end`, undone by [`resume`]), or
@@ -25,7 +26,7 @@ pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<subscriptions::Model, AppError> {
     let txn = crate::db::begin_write(db).await?;
-    let sub = locked(&txn, business_id).await?;
+    let sub = locks::subscription_exclusive(&txn, business_id).await?;
     if ended(&sub) {
         return Err(AppError::conflict(
             "atPeriodEnd",
@@ -62,7 +63,7 @@ pub async fn resume<C: ConnectionTrait + TransactionTrait>(
     now: DateTime<Utc>,
 ) -> Result<subscriptions::Model, AppError> {
     let txn = crate::db::begin_write(db).await?;
-    let sub = locked(&txn, business_id).await?;
+    let sub = locks::subscription_exclusive(&txn, business_id).await?;
     if ended(&sub) || !sub.cancel_at_period_end {
         return Err(AppError::Conflict {
             field: None,

@@ -10,9 +10,10 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{cadence, ended, locked, write};
+use super::{cadence, ended, write};
 use crate::error::AppError;
 use crate::services::billing::cycle::{Span, archive_and_reset};
+use crate::services::locks;
 use crate::services::usage::seats;
 
 /// When a plan change takes effect.
@@ -48,7 +49,7 @@ pub async fn change_plan<C: ConnectionTrait + TransactionTrait>(
     if !plan.is_public || plan.archived_at.is_some() {
         return Err(AppError::bad_input("planId", "this plan is not offered"));
     }
-    let sub = locked(&txn, business_id).await?;
+    let sub = locks::subscription_exclusive(&txn, business_id).await?;
     if sub.plan_id == plan.id {
         return Err(AppError::bad_input(
             "planId",

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::subscription_of;
 use crate::error::AppError;
-use crate::services::audit;
+use crate::services::{audit, locks};
 
 /// Staff puts `business_id` on `plan_id` at once (e.g. `unlimited` for a beta user), keeping
 /// the current period; the subscription becomes active and any scheduled change is dropped.
@@ -35,7 +35,7 @@ pub async fn grant_plan<C: ConnectionTrait + TransactionTrait>(
     if plan.archived_at.is_some() {
         return Err(AppError::bad_input("planId", "the plan is archived"));
     }
-    let subscription = subscription_of(&txn, business_id).await?;
+    let subscription = locks::subscription_exclusive(&txn, business_id).await?;
     let mut active: subscriptions::ActiveModel = subscription.into();
     active.plan_id = Set(plan.id);
     active.status = Set(SubscriptionStatus::Active);

@@ -13,9 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{PeriodUnit, SubscriptionStatus, plans, subscriptions};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession};
 use uuid::Uuid;
 
 use super::periods::Cadence;
@@ -107,20 +105,6 @@ pub(super) fn ended(sub: &subscriptions::Model) -> bool {
         sub.status,
         SubscriptionStatus::Expired | SubscriptionStatus::Canceled
     )
-}
-
-/// The business's subscription, locked until the transaction ends (PostgreSQL; SQLite's
-/// `BEGIN IMMEDIATE` already holds the one write lock).
-pub(super) async fn locked<C: ConnectionTrait>(
-    txn: &C,
-    business_id: Uuid,
-) -> Result<subscriptions::Model, AppError> {
-    subscriptions::Entity::find()
-        .filter(subscriptions::Column::BusinessId.eq(business_id))
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or(AppError::NotFound { what: "business" })
 }
 
 #[allow(clippy::too_many_arguments)]
