@@ -74,7 +74,7 @@ from cluster_nodes import (Client, Cluster, Failed, NotConnected, create_staff, 
                            sign_up, staff_token, tail)
 
 SEED = int(os.environ.get("CHECKER_SEED") or random.SystemRandom().randrange(1, 2**31))
-SECONDS = float(os.environ.get("CHECKER_SECONDS", "35"))
+SECONDS = float(os.environ.get("CHECKER_SECONDS", "40"))
 BUSINESSES = int(os.environ.get("CHECKER_BUSINESSES", "6"))
 CLIENTS = int(os.environ.get("CHECKER_CLIENTS", "16"))
 OPS_PER_THREAD = 100_000  # a bound besides the clock
@@ -275,11 +275,12 @@ class World:
         self.mail_keys, self.mail_seen, self.mail_lock = {}, set(), threading.Lock()
         self.processes, self.process_lock = set(), threading.Lock()
         self.started = time.time()  # the workload's start, re-set when it starts
-        self.snapshots = []  # (time, rows of Database.over_limits)
+        self.snapshots = []  # (time its answer came, rows of Database.over_limits)
         self.crashes = []
 
     def snapshot(self):
-        self.snapshots.append((time.time(), self.db.over_limits()))
+        rows = self.db.over_limits()
+        self.snapshots.append((time.time(), rows))
 
     def activation_key(self, address):
         """The key of the invitation mailed to `address`, once a node's worker wrote it."""

@@ -9,7 +9,7 @@
 #     target/saaskit_checker_sqlite-logs);
 #   CHECKER_DB=both: PostgreSQL then SQLite with the same seed; fails if either fails.
 #
-# CHECKER_SEED (default: random, printed), CHECKER_SECONDS (workload, default 35),
+# CHECKER_SEED (default: random, printed), CHECKER_SECONDS (workload, default 40),
 # CHECKER_BUSINESSES (default 6), CHECKER_CLIENTS (client threads, default 16).
 # SAASKIT_BIN selects the binary (default target/debug/saaskit, built when missing).
 # Reproduce a failure's workload: CHECKER_SEED=<seed> CHECKER_DB=<db> scripts/checker.sh
