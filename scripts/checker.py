@@ -3,8 +3,12 @@
 
 A seeded, randomized workload runs concurrently against saaskit — two `saaskit serve` nodes on
 one PostgreSQL database, or one node on a SQLite file — and every call is recorded with its
-thread, node, start and end time, inputs and answer. At the end the database and the history
-are checked against these invariants, each printed with what it checked:
+thread, node, start and end time, inputs and answer. The database and the history are checked
+against these invariants (3 and 4 on snapshots taken every 0.2 s during the run and one at
+rest; the others at the end), each printed with what it checked. They are the rules of the
+plan changes being built: an immediate change keeps the period and the counters; a downgrade
+applies at once only when every counter and the seats fit the new plan (else it is scheduled);
+a scheduled downgrade that no longer fits when the cycle reaches it is not applied.
 
 1. keys exactly once: an acknowledged keyed increment (no error, duplicate=false) has exactly
    one accepted usage_events row with its (business, key), metric, quantity and `used`; a key
@@ -17,11 +21,12 @@ are checked against these invariants, each printed with what it checked:
    period holds the calls that were sent after its period began: exactly, or within the calls
    that overlapped the reset when some did (the reset's time is bounded from the history: the
    call or the cycle pass that started the period, read from the counter's `period_start`);
-3. no counter above the limit of the plan its subscription is on, unless staff's edits of that
-   plan's limit allowed it at some time during the run (a lowered limit leaves counters above
-   it: limits apply to increases only);
-4. seats (invited and active humans) within the plan's `members` limit, with the same
-   exception;
+3. no counter of an active (or past due) subscription above the limit of the plan it is on,
+   unless staff's edits of that plan's limit allowed it at some time during the run (a lowered
+   limit leaves counters above it: limits apply to increases only); each violation says what
+   last moved the business onto that plan, from the audit log;
+4. seats (invited and active humans, not the SDK key) within the plan's `members` limit, with
+   the same exception;
 5. each period archived once: no two usage_periods rows of one counter share a start or
    overlap;
 6. no answer was INTERNAL_SERVER_ERROR or an HTTP 5xx, and every cycle pass exited 0;
@@ -33,12 +38,16 @@ The workload, over CHECKER_BUSINESSES businesses made by `signup` (each with its
 staff user and three plans with small limits (starter, the default; small; big): recordUsage
 and recordUsages (2-20 events) on `recordings` and `applications` (decrements too), keyed on
 the even businesses and sometimes on the odd ones, with replays of used keys; invitations,
-their acceptance (the key read from the nodes' mail files) and revocation; changePlan both
-ways, IMMEDIATELY and AT_PERIOD_END; cancel and resume; staff's grantPlan (`unlimited`),
+their acceptance (the key read from the mail files the nodes' in-process workers write),
+revocation and deactivation; changePlan both ways, IMMEDIATELY and AT_PERIOD_END; cancel and
+resume; staff's grantPlan (`unlimited` only: a grant does not check that the business fits),
 grantCreditPeriods and updatePlan of the small and big plans' limits; and an operator thread
 that runs `saaskit cycle --once` passes (sometimes two at once). saaskit cannot be told to move
 its clock, and the shortest period is a day, so the operator also moves time: it sets a random
 subscription's `current_period_end` to now with SQL, and the next pass renews it.
+
+The summary counts the histories checked: one per idempotency key, and per business one per
+counter and one for its seats.
 
 Every random choice comes from the seed (each client thread has its own random.Random seeded
 with the seed and its index); the interleaving of real threads is not reproduced. A failure
@@ -282,8 +291,8 @@ class World:
         rows = self.db.over_limits()
         self.snapshots.append((time.time(), rows))
 
-    def activation_key(self, address):
-        """The key of the invitation mailed to `address`, once a node's worker wrote it."""
+    def activation_keys(self):
+        """{address: key} of the invitations the nodes' workers have mailed so far."""
         with self.mail_lock:
             for node in self.nodes:
                 folder = node.env["SAASKIT_MAIL_DIR"]
@@ -292,7 +301,7 @@ class World:
                     if path not in self.mail_seen:
                         self.mail_seen.add(path)
                         self._read_mail(path)
-            return self.mail_keys.get(address)
+            return dict(self.mail_keys)
 
     def _read_mail(self, path):
         with open(path, "rb") as f:
@@ -441,14 +450,15 @@ def invite(w, b):
 
 
 def accept(w, b):
-    mailed = [a for a in w.invited[b.index] if w.world.activation_key(a)]
+    keys = w.world.activation_keys()
+    mailed = [a for a in w.invited[b.index] if a in keys]
     if not mailed:
         return invite(w, b)
     address = w.rng.choice(mailed)
     w.invited[b.index].remove(address)
     w.call("acceptInvitation", b,
            "mutation($i: AcceptInvitationInput!) { acceptInvitation(input: $i) { token } }",
-           {"i": {"activationKey": w.world.activation_key(address),
+           {"i": {"activationKey": keys[address],
                   "password": "checker invitee password", "name": "Invitee"}},
            None, inputs={"email": address})
 
@@ -836,20 +846,20 @@ def within_limits(world, state, number, title, metrics):
     v = Verdict(number, title)
     index = {b.id: b.index for b in world.businesses}
     t0 = world.started
-    seen = Counter()
+    episodes = {}  # (business, metric, plan, how it got there) -> [first seen, values]
     for at, rows in world.snapshots:
         for r in rows:
             allowed = max([r["max"], *world.limits_seen.get((r["code"], r["metric"]), ())])
             if r["metric"] not in metrics or r["used"] <= allowed:
                 continue
-            what = (index.get(r["business_id"]), r["metric"], r["code"], r["used"])
-            if not seen[what]:
-                v.fail(f"at +{at - t0:.2f} s: business {what[0]} {r['metric']} {r['used']} "
-                       f"on plan {r['code']} (limit {r['max']}, at most {allowed} during the "
-                       f"run; {moved_by(state, r['business_id'], r['code'], at, t0)})")
-            seen[what] += 1
-    v.checked = (f"{len(world.snapshots)} snapshots of every business (the last at rest), "
-                 f"{sum(seen.values())} values over a limit")
+            how = moved_by(state, r["business_id"], r["code"], at, t0)
+            what = (index.get(r["business_id"]), r["metric"], r["code"], how, r["max"], allowed)
+            episodes.setdefault(what, [at, []])[1].append(r["used"])
+    for (business, metric, code, how, limit, allowed), (at, values) in episodes.items():
+        v.fail(f"from +{at - t0:.2f} s: business {business} {metric} up to {max(values)} on "
+               f"plan {code} (limit {limit}, at most {allowed} during the run; {how}) in "
+               f"{len(values)} snapshots")
+    v.checked = f"{len(world.snapshots)} snapshots of every business (the last at rest)"
     return v
 
 
