@@ -51,9 +51,10 @@ counter and one for its seats.
 
 Every random choice comes from the seed (each client thread has its own random.Random seeded
 with the seed and its index); the interleaving of real threads is not reproduced. A failure
-prints the seed; the same workload runs again with
+prints the seed and the line that runs the same workload again:
 
-    CHECKER_SEED=<seed> CHECKER_DB=postgres scripts/checker.sh
+    CHECKER_SEED=<seed> CHECKER_DB=postgres CHECKER_SECONDS=40 CHECKER_BUSINESSES=6 \
+        CHECKER_CLIENTS=16 scripts/checker.sh
 
 Timeouts and dropped connections are unknown outcomes (Jepsen's :info): never counted as
 failures or successes. The history is written to WORKDIR/history.jsonl.
@@ -76,6 +77,7 @@ import time
 import traceback
 import uuid
 from collections import Counter, defaultdict
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 
@@ -176,7 +178,7 @@ class Database:
         if not self.sqlite:
             return json.loads(scalar(self.url, f"SELECT coalesce(jsonb_agg(t), '[]') FROM "
                                                f"({query}) t"))
-        with sqlite3.connect(self.path, timeout=30) as conn:
+        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
             conn.row_factory = sqlite3.Row
             return [{k: normal(row[k]) for k in row.keys()} for row in conn.execute(query)]
 
@@ -212,7 +214,7 @@ class Database:
             return float(got) if got else None
         now = datetime.now(timezone.utc)
         stamp, earlier = sqlite_time(now), sqlite_time(now - timedelta(milliseconds=10))
-        with sqlite3.connect(self.path, timeout=30, isolation_level=None) as conn:
+        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:
             conn.execute("BEGIN IMMEDIATE")
             moved = conn.execute(
                 "UPDATE subscriptions SET current_period_end = ? WHERE business_id = ? "
@@ -363,7 +365,7 @@ def limit_inputs(limits):
 
 # --- The client threads ---------------------------------------------------------------------
 
-class Worker:
+class Caller:
     """One client thread: its random source, its connections, what it sent."""
 
     def __init__(self, world, index):
@@ -395,7 +397,7 @@ class Worker:
         return f"s{SEED}-t{self.index}-{self.sent}"
 
     def event(self, business):
-        """A new event, or (a third of the time, when there is one) a replay of a key sent."""
+        """A new event on a random metric, keyed as the business keys its events."""
         metric = self.rng.choice(METRICS)
         # Applications walk up and down (deleted ones given back), so that they hover below
         # the limits a downgrade checks.
@@ -551,7 +553,7 @@ ACTIONS = [(record, 38), (record_many, 14), (replay, 6), (invite, 5), (accept, 2
 
 
 def client_loop(world, index, deadline):
-    w = Worker(world, index)
+    w = Caller(world, index)
     functions, weights = zip(*ACTIONS)
     try:
         for _ in range(OPS_PER_THREAD):
@@ -991,8 +993,9 @@ def main():
         history.dump(os.path.join(work, "history.jsonl"))
     if failed:
         print(f"checker: FAILED with seed {SEED}; the same workload again: CHECKER_SEED={SEED} "
-              f"CHECKER_DB={backend} scripts/checker.sh (history in {work}/history.jsonl)",
-              flush=True)
+              f"CHECKER_DB={backend} CHECKER_SECONDS={SECONDS:g} CHECKER_BUSINESSES={BUSINESSES} "
+              f"CHECKER_CLIENTS={CLIENTS} scripts/checker.sh (history in "
+              f"{work}/history.jsonl)", flush=True)
     return 1 if failed else 0
 
 

@@ -12,7 +12,9 @@
 # CHECKER_SEED (default: random, printed), CHECKER_SECONDS (workload, default 40),
 # CHECKER_BUSINESSES (default 6), CHECKER_CLIENTS (client threads, default 16).
 # SAASKIT_BIN selects the binary (default target/debug/saaskit, built when missing).
-# Reproduce a failure's workload: CHECKER_SEED=<seed> CHECKER_DB=<db> scripts/checker.sh
+# A failure prints the line that runs its workload again (CHECKER_SEED=<seed> CHECKER_DB=<db>
+# ... scripts/checker.sh); the kept logs hold each node's log, history.jsonl (every call and its
+# answer) and violations.txt. scripts/checker-soak.sh is the longer soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHECKER_SEED=${CHECKER_SEED:-$(python3 -c 'import random; print(random.SystemRandom().randrange(1, 2**31))')}
