@@ -115,9 +115,10 @@ class Cluster:
         check(done.returncode == 0, f"saaskit {' '.join(args)} failed:\n{done.stderr}")
         return done.stdout
 
-    def start(self, name, kind, port=None, env=None):
-        """Starts `saaskit serve --no-worker` (kind "server") or `saaskit worker`; a server is
-        returned once /ready answers 200. Restarting a name reuses its port and mail dir."""
+    def start(self, name, kind, port=None, env=None, worker=False):
+        """Starts `saaskit serve --no-worker` (kind "server"; `saaskit serve` with its
+        in-process job worker when `worker`) or `saaskit worker`; a server is returned once
+        /ready answers 200. Restarting a name reuses its port and mail dir."""
         previous = self.nodes.get(name)
         if previous is not None:
             check(not previous.alive(), f"{name} is still running")
@@ -130,7 +131,10 @@ class Cluster:
         if port:
             full["SAASKIT_BIND"] = f"127.0.0.1:{port}"
         log_path = os.path.join(self.work, f"{name}.log")
-        args = ["serve", "--no-worker"] if kind == "server" else ["worker"]
+        if kind == "server":
+            args = ["serve"] if worker else ["serve", "--no-worker"]
+        else:
+            args = ["worker"]
         log = open(log_path, "ab")
         process = subprocess.Popen([self.bin, *args], env=full, stdout=log, stderr=log,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
