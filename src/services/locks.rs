@@ -20,7 +20,8 @@
 //! takes the transaction path, which locks first and reads after.
 //!
 //! The one exception: staff editing a plan's limits takes none of these (a plan may have
-//! 100,000 subscribers). A call judged against the limit as it was before the edit may commit
+//! 100,000 subscribers), only the plan row, so that two edits of one plan run one after the
+//! other. A call judged against the limit as it was before the edit may commit
 //! right after it, so a lowered limit can be exceeded by what was in flight, never more;
 //! raised limits only let more in.
 //!

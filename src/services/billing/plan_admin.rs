@@ -8,6 +8,7 @@ use entity::{PeriodUnit, plan_limits, plans};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -226,7 +227,13 @@ pub async fn update(
     now: DateTime<Utc>,
 ) -> Result<plans::Model, AppError> {
     let txn = crate::db::begin_write(db).await?;
-    let plan = find(&txn, id).await?;
+    // Two edits of one plan replace its limits one after the other (on PostgreSQL both would
+    // otherwise delete the old rows and insert the same keys).
+    let plan = plans::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(AppError::NotFound { what: "plan" })?;
     let mut active: plans::ActiveModel = plan.clone().into();
     if let Some(name) = &input.name {
         active.name = Set(crate::services::validate::name(name, "name")?);

@@ -33,8 +33,8 @@ pub type Answer<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Decision>> + Se
 /// A payment service. The cycle asks it before it claims the renewal, so an implementation
 /// must treat `idempotency_key` as the charge's identity.
 ///
-/// An `Err` is a failure to get an answer (network, outage): the pass stops, the renewal is
-/// left untouched and the next pass asks again.
+/// An `Err` is a failure to get an answer (network, outage): that renewal is left untouched,
+/// counted as failed, and the next pass asks again; the pass settles the others.
 pub trait BillingProvider: Send + Sync {
     fn charge<'a>(&'a self, charge: &'a Charge) -> Answer<'a>;
 }

@@ -27,6 +27,37 @@ async fn create_plan(app: &TestApp, staff: &str, code: &str) -> String {
 }
 
 #[tokio::test]
+async fn concurrent_limit_edits_of_one_plan_all_succeed_one_after_the_other() {
+    let app = spawn_app().await;
+    let staff = app.staff_token("staff@example.com").await;
+    let id = create_plan(&app, &staff, "edited").await;
+    let edits = (0..8).map(|n| {
+        let limits = json!([{ "metric": "recordings", "max": 100 + n, "resetsEachPeriod": true },
+                            { "metric": "applications", "max": n, "resetsEachPeriod": false }]);
+        let variables = json!({ "id": id, "input": { "limits": limits } });
+        app.graphql(UPDATE_PLAN, variables, Some(&staff))
+    });
+    for answer in join_all(edits).await {
+        data(&answer);
+    }
+    let limits = app
+        .graphql(
+            "{ allPlans { id limits { metric } } }",
+            json!({}),
+            Some(&staff),
+        )
+        .await;
+    let plan = data(&limits)["allPlans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|plan| plan["id"] == json!(id))
+        .cloned()
+        .expect("the plan");
+    assert_eq!(plan["limits"].as_array().map(Vec::len), Some(2), "{plan}");
+}
+
+#[tokio::test]
 async fn concurrent_default_plan_changes_are_a_conflict_never_a_server_error() {
     let app = spawn_app().await;
     let staff = app.staff_token("staff@example.com").await;

@@ -50,6 +50,9 @@ pub async fn change_plan<C: ConnectionTrait + TransactionTrait>(
         return Err(AppError::bad_input("planId", "this plan is not offered"));
     }
     let sub = locks::subscription_exclusive(&txn, business_id).await?;
+    // `now` was read before the lock was granted; a change that committed meanwhile may have
+    // started its period later, and a period never starts before the one it follows.
+    let now = now.max(sub.current_period_start);
     if sub.plan_id == plan.id {
         return Err(AppError::bad_input(
             "planId",
