@@ -40,6 +40,9 @@ pub enum AppError {
     },
     #[error("the subscription is not active")]
     SubscriptionInactive,
+    /// The billing provider declined a payment; nothing was changed.
+    #[error("the payment was declined: {reason}")]
+    PaymentDeclined { reason: String },
     #[error("too many attempts; try again later")]
     RateLimited { retry_after_secs: u64 },
     /// The request ran past `SAASKIT_REQUEST_TIMEOUT` and was stopped.
@@ -83,6 +86,7 @@ impl AppError {
             Self::Conflict { .. } => "CONFLICT",
             Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Self::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
+            Self::PaymentDeclined { .. } => "PAYMENT_DECLINED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::TimedOut { .. } => "TIMEOUT",
             Self::Database(_) | Self::Internal(_) => INTERNAL,
@@ -107,6 +111,7 @@ impl AppError {
                 ext.set("used", *used);
             }
             Self::RateLimited { retry_after_secs } => ext.set("retryAfter", *retry_after_secs),
+            Self::PaymentDeclined { reason } => ext.set("reason", reason.as_str()),
             _ => {}
         }
         ext

@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::jobs::{Jobs, Queue, Worker};
+use crate::services::billing::provider::{BillingProvider, ManualProvider};
 use crate::state::AppState;
 use crate::telemetry::endpoint::{self, MetricsEndpoint};
 use crate::telemetry::pools::Pools;
@@ -42,6 +43,16 @@ impl Application {
 
     /// As [`Application::build`], with the clock tests move.
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        Self::build_with(settings, clock, Arc::new(ManualProvider)).await
+    }
+
+    /// As [`Application::build_with_clock`], asking `billing` to pay for plan changes and
+    /// renewals (the default, [`ManualProvider`], approves every charge).
+    pub async fn build_with(
+        settings: Settings,
+        clock: SharedClock,
+        billing: Arc<dyn BillingProvider>,
+    ) -> anyhow::Result<Self> {
         let setup = connect_and_migrate(&settings).await?;
         services::billing::plans::seed_defaults(&setup, clock.now())
             .await
@@ -78,7 +89,13 @@ impl Application {
             settings.usage_rate_burst,
             clock.clone(),
         ));
-        let worker = Worker::new(&settings, pools.open_lazy(), queue, clock.clone())?;
+        let worker = Worker::new(
+            &settings,
+            pools.open_lazy(),
+            queue,
+            clock.clone(),
+            billing.clone(),
+        )?;
         telemetry::metrics::handle();
         let watched = Pools::default();
         worker.watch_pools(&watched);
@@ -91,6 +108,7 @@ impl Application {
         let state = AppState {
             db: pools.open_lazy(),
             usage,
+            billing,
             settings: Arc::new(settings),
             root_key: Arc::new(root_key),
             tokens: Arc::default(),
@@ -267,7 +285,7 @@ pub async fn build_worker(settings: &Settings, clock: SharedClock) -> anyhow::Re
         )
     })?;
     let db = db::PoolSpec::parse(url, settings.db_max_connections)?.open_lazy();
-    Worker::new(settings, db, queue, clock)
+    Worker::new(settings, db, queue, clock, Arc::new(ManualProvider))
 }
 
 async fn shutdown_signal() {

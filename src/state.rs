@@ -9,6 +9,7 @@ use crate::auth::cache::TokenCache;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::jobs::Jobs;
+use crate::services::billing::provider::BillingProvider;
 use crate::services::identity::throttle::{AddressRate, KeyRate};
 use crate::services::usage::Coalescer;
 use crate::telemetry::pools::Pools;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub pools: Pools,
     /// This node's group commit of `recordUsage`.
     pub usage: Coalescer,
+    /// Who is asked to pay for plan changes (and, in the worker, for renewals).
+    pub billing: Arc<dyn BillingProvider>,
 }
 
 impl AppState {

@@ -82,3 +82,43 @@ pub enum SessionKind {
     #[sea_orm(string_value = "impersonation")]
     Impersonation,
 }
+
+/// What a charge pays for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum ChargePurpose {
+    /// The next period of the plan (or of the plan scheduled for it).
+    #[sea_orm(string_value = "renewal")]
+    Renewal,
+    /// The rest of the current period on a dearer plan: the prorated difference.
+    #[sea_orm(string_value = "plan_change")]
+    PlanChange,
+    /// A new period from now, for a subscription that is not active.
+    #[sea_orm(string_value = "restart")]
+    Restart,
+}
+
+/// Where a charge stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeStatus {
+    /// Claimed: the provider is being asked (or was, and the answer is not written yet).
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Approved, and what it paid for is done.
+    #[sea_orm(string_value = "applied")]
+    Applied,
+    /// Declined: nothing was done.
+    #[sea_orm(string_value = "declined")]
+    Declined,
+    /// Approved, but what it paid for could no longer be done (the subscription changed
+    /// meanwhile): staff must refund it; it is in the business's audit log.
+    #[sea_orm(string_value = "unapplied")]
+    Unapplied,
+}

@@ -2,6 +2,7 @@
 //! its own types, and the business rules live in the services.
 
 pub mod audit_events;
+pub mod billing_charges;
 pub mod businesses;
 pub mod enums;
 pub mod login_attempts;
@@ -18,4 +19,6 @@ pub mod usage_events;
 pub mod usage_periods;
 pub mod users;
 
-pub use enums::{MemberStatus, PeriodUnit, Role, SessionKind, SubscriptionStatus};
+pub use enums::{
+    ChargePurpose, ChargeStatus, MemberStatus, PeriodUnit, Role, SessionKind, SubscriptionStatus,
+};

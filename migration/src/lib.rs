@@ -15,6 +15,7 @@ mod m20261127_000020_mail_outbox_claim;
 mod m20261201_000001_login_known_addresses;
 mod m20261201_000002_usage_event_limit;
 mod m20261202_000001_subscription_cycle;
+mod m20261202_000002_billing_charges;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_usage_event_limit::Migration),
             Box::new(m20261127_000020_mail_outbox_claim::Migration),
             Box::new(m20261202_000001_subscription_cycle::Migration),
+            Box::new(m20261202_000002_billing_charges::Migration),
         ]
     }
 }

@@ -16,7 +16,7 @@ use super::{Queue, SendMail};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::mail::Mailer;
-use crate::services::billing::cycle::{self, ManualProvider, Policy};
+use crate::services::billing::cycle::{self, BillingProvider, Policy};
 use crate::services::outbox;
 use crate::telemetry::metrics::{self as measure, JobKind, Rehanded};
 use crate::telemetry::pools::Pools;
@@ -33,11 +33,12 @@ pub struct Worker {
     shutdown_timeout: Duration,
     cycle_every: Duration,
     cycle_policy: Policy,
+    billing: Arc<dyn BillingProvider>,
 }
 
 impl Worker {
     /// A worker sending mail with the transport of `settings`, reading the outbox on `db` and
-    /// jobs from `queue`.
+    /// jobs from `queue`, and asking `billing` to pay for renewals.
     ///
     /// # Errors
     /// The mail settings are unusable.
@@ -46,6 +47,7 @@ impl Worker {
         db: DatabaseConnection,
         queue: Queue,
         clock: SharedClock,
+        billing: Arc<dyn BillingProvider>,
     ) -> anyhow::Result<Self> {
         let mailer = Mailer::from_settings(settings)?;
         let cycle_policy = Policy::from_settings(settings, db.get_database_backend());
@@ -65,6 +67,7 @@ impl Worker {
             shutdown_timeout: settings.job_shutdown_timeout,
             cycle_every: settings.cycle_every,
             cycle_policy,
+            billing,
         })
     }
 
@@ -97,6 +100,7 @@ impl Worker {
             self.delivery.clone(),
             self.cycle_every,
             self.cycle_policy,
+            self.billing.clone(),
             stopped.clone(),
         ));
         let monitor = self.monitor();
@@ -186,6 +190,7 @@ async fn cycle_loop(
     delivery: Arc<Delivery>,
     every: Duration,
     policy: Policy,
+    billing: Arc<dyn BillingProvider>,
     mut stopped: watch::Receiver<bool>,
 ) {
     // The first pass one interval after start, like every later one.
@@ -197,17 +202,17 @@ async fn cycle_loop(
             _ = ticks.tick() => {}
             _ = stopped.wait_for(|stop| *stop) => return,
         }
-        cycle_pass(&delivery, &policy)
+        cycle_pass(&delivery, &policy, billing.as_ref())
             .instrument(tracing::info_span!("job", kind = "cycle"))
             .await;
     }
 }
 
 /// One pass of the cycle, logged and counted.
-async fn cycle_pass(delivery: &Delivery, policy: &Policy) {
+async fn cycle_pass(delivery: &Delivery, policy: &Policy, billing: &dyn BillingProvider) {
     measure::job_run(JobKind::Cycle);
     let now = delivery.clock.now();
-    match cycle::run_once(&delivery.db, now, &ManualProvider, policy).await {
+    match cycle::run_once(&delivery.db, now, billing, policy).await {
         Ok(summary) => {
             measure::cycle_pass(&summary);
             if summary.renewed + summary.expired + summary.past_due + summary.plan_changes > 0 {

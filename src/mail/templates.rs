@@ -30,7 +30,7 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-const SOURCES: [(&str, &str); 6] = [
+const SOURCES: [(&str, &str); 9] = [
     (
         "invitation.subject.txt",
         include_str!("../../templates/mail/invitation.subject.txt"),
@@ -54,6 +54,18 @@ const SOURCES: [(&str, &str); 6] = [
     (
         "password_reset.html",
         include_str!("../../templates/mail/password_reset.html"),
+    ),
+    (
+        "plan_change_declined.subject.txt",
+        include_str!("../../templates/mail/plan_change_declined.subject.txt"),
+    ),
+    (
+        "plan_change_declined.txt",
+        include_str!("../../templates/mail/plan_change_declined.txt"),
+    ),
+    (
+        "plan_change_declined.html",
+        include_str!("../../templates/mail/plan_change_declined.html"),
     ),
 ];
 
@@ -102,6 +114,14 @@ mod tests {
         )
         .expect("renders");
         assert_eq!(invitation.subject, "Bo invited you to Acme");
+        let declined = render(
+            Template::PlanChangeDeclined,
+            &json!({ "name": "Ann", "business": "Acme", "from_plan": "Pro", "to_plan": "Free",
+                     "metric": "applications", "used": 10, "limit": 1 }),
+        )
+        .expect("renders");
+        assert_eq!(declined.subject, "Acme stays on Pro");
+        assert!(declined.text.contains("applications is at 10"));
     }
 
     #[test]

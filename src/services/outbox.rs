@@ -24,6 +24,9 @@ pub enum Template {
     Invitation,
     /// A password reset: `data` has `name`, `link`, `expires_at`.
     PasswordReset,
+    /// A plan change scheduled for the period's end that the cycle declined, to the owner:
+    /// `data` has `name`, `business`, `from_plan`, `to_plan`, `metric`, `used`, `limit`.
+    PlanChangeDeclined,
 }
 
 impl Template {
@@ -31,13 +34,18 @@ impl Template {
         match self {
             Template::Invitation => "invitation",
             Template::PasswordReset => "password_reset",
+            Template::PlanChangeDeclined => "plan_change_declined",
         }
     }
 
     pub fn parse(name: &str) -> Option<Template> {
-        [Template::Invitation, Template::PasswordReset]
-            .into_iter()
-            .find(|template| template.name() == name)
+        [
+            Template::Invitation,
+            Template::PasswordReset,
+            Template::PlanChangeDeclined,
+        ]
+        .into_iter()
+        .find(|template| template.name() == name)
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use saaskit::clock::{SharedClock, SystemClock};
 use saaskit::config::Settings;
+use saaskit::services::billing::provider::{BillingProvider, ManualProvider};
 use saaskit::startup::Application;
 use saaskit::state::AppState;
 use sea_orm::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
@@ -67,12 +68,44 @@ pub async fn spawn_app_on(
     clock: SharedClock,
     customize: impl FnOnce(figment::Figment) -> figment::Figment,
 ) -> TestApp {
-    init_test_logging();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let db = TestDatabase::create(&dir).await;
-    let key = saaskit::auth::keys::generate_hex();
-    let figment = customize(node_settings(&db.url(), &key, dir.path()));
-    start(figment, clock, db, dir, true).await
+    spawn_app_billed(clock, Arc::new(ManualProvider))
+        .await_with(customize)
+        .await
+}
+
+/// As [`spawn_app_with_clock`], asking `billing` to pay for plan changes (and, in its worker,
+/// for renewals).
+pub fn spawn_app_billed(clock: SharedClock, billing: Arc<dyn BillingProvider>) -> Spawn {
+    Spawn { clock, billing }
+}
+
+/// A test app about to start; `.await` it, or `.await_with(settings)`.
+pub struct Spawn {
+    clock: SharedClock,
+    billing: Arc<dyn BillingProvider>,
+}
+
+impl Spawn {
+    pub async fn await_with(
+        self,
+        customize: impl FnOnce(figment::Figment) -> figment::Figment,
+    ) -> TestApp {
+        init_test_logging();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let db = TestDatabase::create(&dir).await;
+        let key = saaskit::auth::keys::generate_hex();
+        let figment = customize(node_settings(&db.url(), &key, dir.path()));
+        start(figment, self.clock, self.billing, db, dir, true).await
+    }
+}
+
+impl std::future::IntoFuture for Spawn {
+    type Output = TestApp;
+    type IntoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = TestApp> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.await_with(|figment| figment))
+    }
 }
 
 /// As [`spawn_app_with`], as `saaskit serve --no-worker`: mail is recorded and enqueued, never
@@ -85,7 +118,8 @@ pub async fn spawn_app_without_worker(
     let db = TestDatabase::create(&dir).await;
     let key = saaskit::auth::keys::generate_hex();
     let figment = customize(node_settings(&db.url(), &key, dir.path()));
-    start(figment, Arc::new(SystemClock), db, dir, false).await
+    let billing = Arc::new(ManualProvider);
+    start(figment, Arc::new(SystemClock), billing, db, dir, false).await
 }
 
 /// The settings every test node runs with; jobs retry and sweep fast.
@@ -111,12 +145,13 @@ fn node_settings(database_url: &str, root_key: &str, dir: &Path) -> figment::Fig
 async fn start(
     figment: figment::Figment,
     clock: SharedClock,
+    billing: Arc<dyn BillingProvider>,
     db: TestDatabase,
     dir: TempDir,
     worker: bool,
 ) -> TestApp {
     let settings = Settings::from_figment(figment).expect("test settings");
-    let mut app = Application::build_with_clock(settings.clone(), clock)
+    let mut app = Application::build_with(settings.clone(), clock, billing)
         .await
         .expect("the application builds");
     if !worker {
@@ -155,6 +190,7 @@ impl TestApp {
         start(
             figment,
             self.state.clock.clone(),
+            self.state.billing.clone(),
             TestDatabase::Shared,
             dir,
             true,

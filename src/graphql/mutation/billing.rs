@@ -12,7 +12,8 @@ use crate::services::validate;
 /// When a plan change takes effect.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum PlanChangeTiming {
-    /// A new period on the new plan starts now; counters that reset start from zero.
+    /// Now, keeping the current period and every counter; refused (`QUOTA_EXCEEDED`) unless
+    /// everything in use fits the new plan. A dearer plan costs the prorated difference.
     Immediately,
     /// The current period ends on the current plan; the new one takes over then.
     AtPeriodEnd,
@@ -32,27 +33,30 @@ pub struct BillingMutation;
 
 #[Object]
 impl BillingMutation {
-    /// Moves the business to another public plan. Refused (`QUOTA_EXCEEDED`, naming the
-    /// metric) when its members or a counter that does not reset already exceed the plan.
+    /// Moves the business to another public plan. Without `timing`: a dearer plan now (the
+    /// prorated difference for the rest of the period is charged first), anything else now
+    /// when everything in use fits it, else at the end of the period. The period and the
+    /// counters are kept. A subscription that is not active starts a new period on the plan,
+    /// paid in full first. Refused with `QUOTA_EXCEEDED` (naming the metric) when what is in
+    /// use does not fit, `PAYMENT_DECLINED` (with `reason`) when the payment is declined —
+    /// nothing changes then — and `CONFLICT` while a payment is in progress.
     #[graphql(guard = "HasRight(Right::BillingManage)")]
     async fn change_plan(
         &self,
         ctx: &Context<'_>,
         plan_id: ID,
-        #[graphql(default_with = "Some(PlanChangeTiming::Immediately)")] timing: Option<
-            PlanChangeTiming,
-        >,
+        timing: Option<PlanChangeTiming>,
     ) -> Result<Subscription> {
         let state = ctx.state()?;
         let principal = ctx.principal()?;
         let plan_id = validate::id(&plan_id, "planId")?;
-        let timing = timing.unwrap_or(PlanChangeTiming::Immediately).into();
         let subscription = subscription::change_plan(
             &state.db,
+            state.billing.as_ref(),
             principal.user_id,
             principal.business()?,
             plan_id,
-            timing,
+            timing.map(Timing::from),
             state.clock.now(),
         )
         .await?;

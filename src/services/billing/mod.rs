@@ -12,7 +12,8 @@
 //! - [`subscription`]: the subscription a business starts with, and its changes (change,
 //!   cancel, resume, staff's grants);
 //! - [`periods`]: the arithmetic of billing periods;
-//! - [`provider`]: who is asked to pay for a renewal of a paid plan;
+//! - [`provider`]: who is asked to pay;
+//! - [`charges`]: the ledger of payments — claim, charge, commit — so each is taken once;
 //! - [`cycle`]: every ended period renewed, expired or set past due.
 //!
 //! One rule, two forms: a renewal is a portable transaction ([`cycle::renew`]) and, on
@@ -20,6 +21,7 @@
 //! outcomes by the cycle tests (`tests/api/billing_cycle/`), which run on SQLite (the
 //! transaction) and on PostgreSQL (the statement).
 
+pub mod charges;
 pub mod cycle;
 pub mod periods;
 pub mod plan_admin;

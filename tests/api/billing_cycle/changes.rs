@@ -5,7 +5,7 @@ use entity::Role;
 use serde_json::json;
 
 use super::*;
-use crate::helpers::{error_code, manual_clock, spawn_app_with_clock};
+use crate::helpers::{error_code, manual_clock, spawn_app_billed, spawn_app_with_clock};
 
 fn field(response: &Value) -> &Value {
     &response["errors"][0]["extensions"]["field"]
@@ -106,9 +106,10 @@ async fn a_downgrade_below_what_is_in_use_is_refused_naming_the_metric() {
 }
 
 #[tokio::test]
-async fn an_immediate_change_starts_a_new_period_and_archives_what_resets() {
+async fn an_immediate_upgrade_keeps_the_period_and_every_counter_and_charges_the_prorated_rest() {
     let clock = manual_clock();
-    let app = spawn_app_with_clock(shared_clock(&clock)).await;
+    let billing = Arc::new(Recording::default());
+    let app = spawn_app_billed(shared_clock(&clock), billing.clone()).await;
     let mut account = app.signup("now@example.com").await;
     let before = subscription(&app, &account).await;
     data(&record(&app, &account, "recordings", 10).await);
@@ -117,60 +118,130 @@ async fn an_immediate_change_starts_a_new_period_and_archives_what_resets() {
     let pro = plan_id(&app, "pro").await;
     let changed = change_plan(&app, &account, &pro, "IMMEDIATELY").await;
     let changed = &data(&changed)["changePlan"];
-    let now = app.state.clock.now();
-    let start: DateTime<Utc> = changed["currentPeriodStart"]
-        .as_str()
-        .expect("a time")
-        .parse()
-        .expect("a time");
     assert_eq!(
-        (start, &changed["plan"]["code"], &changed["status"]),
-        (now, &json!("pro"), &json!("ACTIVE"))
+        (&changed["plan"]["code"], &changed["status"]),
+        (&json!("pro"), &json!("ACTIVE"))
     );
+    assert_eq!(
+        (&changed["currentPeriodStart"], &changed["currentPeriodEnd"]),
+        (&before["currentPeriodStart"], &before["currentPeriodEnd"]),
+        "an immediate change keeps the period"
+    );
+
+    let (start, end) = (
+        at(&before["currentPeriodStart"]),
+        at(&before["currentPeriodEnd"]),
+    );
+    let left = (end - app.state.clock.now()).num_seconds() as f64;
+    let expected = (4_900.0 * left / (end - start).num_seconds() as f64).ceil() as i64;
+    let asked = billing.asked();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(
+        (asked[0].amount_cents, asked[0].purpose),
+        (expected, entity::ChargePurpose::PlanChange)
+    );
+    assert!(expected < 4_900 && expected > 4_000, "{expected}");
 
     let usage = app
         .graphql(
-            "{ business { usage { metric used } usageHistory { edges { node {
-            metric used periodStart periodEnd } } } } }",
+            "{ business { usage { metric used } usageHistory { edges { node { used } } } } }",
             json!({}),
             Some(&account.token),
         )
         .await;
     let business = &data(&usage)["business"];
-    let used: Vec<_> = business["usage"]
-        .as_array()
-        .expect("usage")
-        .iter()
-        .map(|u| {
-            (
-                u["metric"].as_str().unwrap_or_default().to_owned(),
-                u["used"].clone(),
-            )
-        })
-        .collect();
-    assert!(
-        used.contains(&("recordings".to_owned(), json!(0))),
-        "{used:?}"
-    );
-    assert!(
-        used.contains(&("applications".to_owned(), json!(1))),
-        "{used:?}"
-    );
-    let node = &business["usageHistory"]["edges"][0]["node"];
+    let used = |metric: &str| {
+        business["usage"]
+            .as_array()
+            .expect("usage")
+            .iter()
+            .find(|u| u["metric"] == metric)
+            .map(|u| u["used"].clone())
+    };
     assert_eq!(
-        (&node["metric"], &node["used"]),
-        (&json!("recordings"), &json!(10))
+        (used("recordings"), used("applications")),
+        (Some(json!(10)), Some(json!(1))),
+        "nothing resets"
     );
-    assert_eq!(node["periodStart"], before["currentPeriodStart"]);
+    assert_eq!(
+        business["usageHistory"]["edges"],
+        json!([]),
+        "nothing archived"
+    );
     assert!(
         audit_actions(&app, &account)
             .await
             .contains(&"subscription.plan_changed".to_owned())
     );
-
-    // The old period's end no longer ends anything: the cycle does not touch it.
+    // The period the change kept ends when it always did.
     advance(&app, &clock, &mut account, TimeDelta::days(29)).await;
-    assert_eq!(pass(&app).await.renewed, 0);
+    assert_eq!(pass(&app).await.renewed, 1);
+}
+
+#[tokio::test]
+async fn switching_plans_back_and_forth_gives_no_quota_back() {
+    let app = spawn_app_with_clock(shared_clock(&manual_clock())).await;
+    let account = app.signup("switcher@example.com").await;
+    let (pro, free) = (plan_id(&app, "pro").await, plan_id(&app, "free").await);
+    data(&record(&app, &account, "recordings", 1_000).await);
+    assert_eq!(
+        error_code(&record(&app, &account, "recordings", 1).await),
+        "QUOTA_EXCEEDED"
+    );
+    for _ in 0..3 {
+        data(&change_plan(&app, &account, &pro, "IMMEDIATELY").await);
+        data(&change_plan(&app, &account, &free, "IMMEDIATELY").await);
+        assert_eq!(
+            error_code(&record(&app, &account, "recordings", 1).await),
+            "QUOTA_EXCEEDED",
+            "back on free, the period's 1,000 are still used"
+        );
+    }
+    let usage = app
+        .graphql(
+            "{ business { usage { metric used } } }",
+            json!({}),
+            Some(&account.token),
+        )
+        .await;
+    let recordings = data(&usage)["business"]["usage"]
+        .as_array()
+        .expect("usage")
+        .iter()
+        .find(|u| u["metric"] == "recordings")
+        .map(|u| u["used"].clone());
+    assert_eq!(recordings, Some(json!(1_000)));
+}
+
+#[tokio::test]
+async fn without_a_timing_a_downgrade_that_does_not_fit_waits_for_the_period_end() {
+    let app = spawn_app_with_clock(shared_clock(&manual_clock())).await;
+    let account = app.signup("default@example.com").await;
+    let (pro, free) = (plan_id(&app, "pro").await, plan_id(&app, "free").await);
+    data(&change_plan(&app, &account, &pro, "IMMEDIATELY").await);
+    data(&record(&app, &account, "recordings", 5_000).await);
+    let plain = |plan: &str| {
+        app.graphql(
+            "mutation($p: ID!) { changePlan(planId: $p) { plan { code } scheduledPlan { code } } }",
+            json!({ "p": plan }),
+            Some(&account.token),
+        )
+    };
+    let scheduled = plain(&free).await;
+    assert_eq!(
+        data(&scheduled)["changePlan"],
+        json!({ "plan": { "code": "pro" }, "scheduledPlan": { "code": "free" } }),
+        "5,000 recordings do not fit free's 1,000 now: at the period's end"
+    );
+    let refused = change_plan(&app, &account, &free, "IMMEDIATELY").await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["metric"], "recordings",
+        "{refused}"
+    );
+}
+
+fn at(value: &Value) -> DateTime<Utc> {
+    value.as_str().expect("a time").parse().expect("a time")
 }
 
 #[tokio::test]

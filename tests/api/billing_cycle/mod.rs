@@ -2,6 +2,7 @@
 //! cancelSubscription, resumeSubscription, usageHistory. Time is moved with `ManualClock`.
 
 mod changes;
+mod charges;
 mod concurrency;
 mod endings;
 mod housekeeping;
@@ -51,6 +52,53 @@ impl BillingProvider for FailsAt {
             }
             Ok(Decision::Approved)
         })
+    }
+}
+
+/// Records every charge it is asked for, and answers as told: approves, declines, or gives no
+/// answer (`fail` times, then approves).
+#[derive(Default)]
+pub struct Recording {
+    pub asked: std::sync::Mutex<Vec<Charge>>,
+    pub decline: std::sync::atomic::AtomicBool,
+    pub fail: AtomicUsize,
+}
+
+impl Recording {
+    pub fn asked(&self) -> Vec<Charge> {
+        self.asked.lock().expect("the charges").clone()
+    }
+}
+
+impl BillingProvider for Recording {
+    fn charge<'a>(&'a self, charge: &'a Charge) -> Answer<'a> {
+        self.asked.lock().expect("the charges").push(charge.clone());
+        let fail = self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let decline = self.decline.load(Ordering::SeqCst);
+        Box::pin(async move {
+            if fail {
+                anyhow::bail!("the payment service did not answer")
+            }
+            Ok(if decline {
+                Decision::Declined {
+                    reason: "card declined".to_owned(),
+                }
+            } else {
+                Decision::Approved
+            })
+        })
+    }
+}
+
+/// The app's own provider (see `spawn_app_billed`) lent to a pass of the cycle.
+pub struct Shared(pub Arc<Recording>);
+
+impl BillingProvider for Shared {
+    fn charge<'a>(&'a self, charge: &'a Charge) -> Answer<'a> {
+        self.0.charge(charge)
     }
 }
 

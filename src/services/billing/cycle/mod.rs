@@ -19,6 +19,7 @@ use entity::{plans, subscriptions};
 use futures_util::{StreamExt, stream};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait};
 
+use super::{charges, subscription};
 use crate::config::Settings;
 use crate::error::AppError;
 
@@ -76,6 +77,9 @@ pub struct Summary {
     /// Could not be settled (the provider gave no answer, the database failed): untouched,
     /// and tried again by the next pass.
     pub failed: u64,
+    /// Charges cut off halfway (a crash, no answer) asked again with their own key and
+    /// settled.
+    pub recovered: u64,
     pub pruned: Pruned,
 }
 
@@ -112,7 +116,7 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "renewed {}, expired {}, past due {} (still past due {}), plan changes {}, \
-             skipped {}, failed {}, pruned {} (usage events {}, sessions {}, password resets {})",
+             skipped {}, failed {}, recovered {}, pruned {} (usage events {}, sessions {}, password resets {})",
             self.renewed,
             self.expired,
             self.past_due,
@@ -120,6 +124,7 @@ impl std::fmt::Display for Summary {
             self.plan_changes,
             self.skipped,
             self.failed,
+            self.recovered,
             self.pruned.total(),
             self.pruned.usage_events,
             self.pruned.sessions,
@@ -151,6 +156,7 @@ pub async fn run_once<C: ConnectionTrait + TransactionTrait>(
         .map(|plan| (plan.id, plan))
         .collect();
     let mut summary = Summary::default();
+    recover(db, now, provider, policy, &plans, &mut summary).await?;
     let mut after = None;
     loop {
         let due = due(db, now, after, policy.batch).await?;
@@ -187,6 +193,63 @@ pub async fn run_once<C: ConnectionTrait + TransactionTrait>(
     summary.pruned = housekeeping::prune(db, events_before, now, policy.batch).await?;
     tracing::info!(%summary, "subscription cycle pass");
     Ok(summary)
+}
+
+/// Asks the provider again, with the same key, for every charge cut off halfway (its lease
+/// ran out while it was pending), and writes the answer as the call that claimed it would
+/// have: a renewal, a plan change, a restart. Another pass may be doing the same: the lease
+/// is taken over by one of them only.
+async fn recover<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    provider: &dyn BillingProvider,
+    policy: &Policy,
+    plans: &HashMap<uuid::Uuid, plans::Model>,
+    summary: &mut Summary,
+) -> Result<(), AppError> {
+    use entity::ChargePurpose;
+    let purposes = [
+        ChargePurpose::Renewal,
+        ChargePurpose::PlanChange,
+        ChargePurpose::Restart,
+    ];
+    for charge in charges::cut_off(db, &purposes, now, policy.batch).await? {
+        if !charges::renew_lease(db, &charge, now).await? {
+            continue;
+        }
+        let decision = match provider.charge(&charges::request(&charge)).await {
+            Ok(decision) => decision,
+            Err(error) => {
+                tracing::warn!(charge_id = %charge.id, %error, "the provider gave no answer again");
+                charges::release(db, charge.id, now).await?;
+                summary.failed += 1;
+                continue;
+            }
+        };
+        let settled = match charge.purpose {
+            ChargePurpose::Renewal => {
+                renew::commit(db, &charge, plans, &decision, policy.grace, now)
+                    .await
+                    .map(|settled| summary.add(settled))
+            }
+            ChargePurpose::PlanChange | ChargePurpose::Restart => {
+                match subscription::commit_paid_change(db, &charge, None, &decision, now).await {
+                    Ok(_) | Err(AppError::Conflict { .. } | AppError::QuotaExceeded { .. }) => {
+                        Ok(())
+                    }
+                    Err(other) => Err(other),
+                }
+            }
+        };
+        match settled {
+            Ok(()) => summary.recovered += 1,
+            Err(error) => {
+                tracing::warn!(charge_id = %charge.id, ?error, "a cut-off charge could not be settled");
+                summary.failed += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The next `batch` due subscriptions after `after` (period end, id). The status condition is

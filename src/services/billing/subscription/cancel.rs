@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{ended, write};
 use crate::error::AppError;
+use crate::services::billing::charges;
 use crate::services::locks;
 use entity::subscriptions;
 
@@ -25,8 +26,19 @@ pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
     at_period_end: bool,
     now: DateTime<Utc>,
 ) -> Result<subscriptions::Model, AppError> {
+    locks::retrying(|| cancel_once(db, actor, business_id, at_period_end, now)).await
+}
+
+async fn cancel_once<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: Uuid,
+    business_id: Uuid,
+    at_period_end: bool,
+    now: DateTime<Utc>,
+) -> Result<subscriptions::Model, AppError> {
     let txn = crate::db::begin_write(db).await?;
     let sub = locks::subscription_exclusive(&txn, business_id).await?;
+    charges::ensure_none_pending(&txn, sub.id).await?;
     if ended(&sub) {
         return Err(AppError::conflict(
             "atPeriodEnd",
@@ -62,8 +74,18 @@ pub async fn resume<C: ConnectionTrait + TransactionTrait>(
     business_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<subscriptions::Model, AppError> {
+    locks::retrying(|| resume_once(db, actor, business_id, now)).await
+}
+
+async fn resume_once<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: Uuid,
+    business_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<subscriptions::Model, AppError> {
     let txn = crate::db::begin_write(db).await?;
     let sub = locks::subscription_exclusive(&txn, business_id).await?;
+    charges::ensure_none_pending(&txn, sub.id).await?;
     if ended(&sub) || !sub.cancel_at_period_end {
         return Err(AppError::Conflict {
             field: None,

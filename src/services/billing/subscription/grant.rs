@@ -10,8 +10,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::fit::{Scope, fits};
 use super::subscription_of;
 use crate::error::AppError;
+use crate::services::billing::charges;
 use crate::services::{audit, locks};
 
 /// Staff puts `business_id` on `plan_id` at once (e.g. `unlimited` for a beta user), keeping
@@ -19,8 +21,20 @@ use crate::services::{audit, locks};
 /// The change and its audit entry are one transaction.
 ///
 /// # Errors
-/// `NOT_FOUND` for an unknown business or plan; `BAD_USER_INPUT` for an archived plan.
+/// `NOT_FOUND` for an unknown business or plan; `BAD_USER_INPUT` for an archived plan;
+/// `QUOTA_EXCEEDED` naming the metric when what is in use does not fit the plan; `CONFLICT`
+/// while a payment for the subscription is in progress.
 pub async fn grant_plan<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: Uuid,
+    business_id: Uuid,
+    plan_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<subscriptions::Model, AppError> {
+    locks::retrying(|| grant_plan_once(db, actor, business_id, plan_id, now)).await
+}
+
+async fn grant_plan_once<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     actor: Uuid,
     business_id: Uuid,
@@ -36,6 +50,8 @@ pub async fn grant_plan<C: ConnectionTrait + TransactionTrait>(
         return Err(AppError::bad_input("planId", "the plan is archived"));
     }
     let subscription = locks::subscription_exclusive(&txn, business_id).await?;
+    charges::ensure_none_pending(&txn, subscription.id).await?;
+    fits(&txn, &subscription, &plan, Scope::Every).await?;
     let mut active: subscriptions::ActiveModel = subscription.into();
     active.plan_id = Set(plan.id);
     active.status = Set(SubscriptionStatus::Active);
@@ -65,7 +81,8 @@ pub const MAX_CREDIT_GRANT: i32 = 120;
 /// entry are one transaction.
 ///
 /// # Errors
-/// `BAD_USER_INPUT` unless 1 ≤ `periods` ≤ 120; `NOT_FOUND` for an unknown business.
+/// `BAD_USER_INPUT` unless 1 ≤ `periods` ≤ 120; `NOT_FOUND` for an unknown business;
+/// `CONFLICT` while a payment for the subscription is in progress.
 pub async fn grant_credit_periods<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     actor: Uuid,
@@ -79,19 +96,28 @@ pub async fn grant_credit_periods<C: ConnectionTrait + TransactionTrait>(
             format!("must be between 1 and {MAX_CREDIT_GRANT}"),
         ));
     }
+    locks::retrying(|| grant_credit_periods_once(db, actor, business_id, periods, now)).await
+}
+
+async fn grant_credit_periods_once<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    actor: Uuid,
+    business_id: Uuid,
+    periods: i32,
+    now: DateTime<Utc>,
+) -> Result<subscriptions::Model, AppError> {
     let txn = crate::db::begin_write(db).await?;
-    let result = subscriptions::Entity::update_many()
+    let subscription = locks::subscription_exclusive(&txn, business_id).await?;
+    charges::ensure_none_pending(&txn, subscription.id).await?;
+    subscriptions::Entity::update_many()
         .col_expr(
             subscriptions::Column::CreditPeriods,
             Expr::col(subscriptions::Column::CreditPeriods).add(periods),
         )
         .col_expr(subscriptions::Column::UpdatedAt, Expr::value(now))
-        .filter(subscriptions::Column::BusinessId.eq(business_id))
+        .filter(subscriptions::Column::Id.eq(subscription.id))
         .exec(&txn)
         .await?;
-    if result.rows_affected == 0 {
-        return Err(AppError::NotFound { what: "business" });
-    }
     audit::record(
         &txn,
         audit::Entry {

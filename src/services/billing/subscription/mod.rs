@@ -3,13 +3,16 @@
 //! Files, in reading order:
 //! - this file: starting a business on the default plan, reading a subscription, and what the
 //!   changes below share (the exclusive lock on the subscription row, the audited write);
-//! - [`change`]: the business moves to another public plan, now or at the period's end;
+//! - [`change`]: the business moves to another public plan, now (paid for when dearer) or at
+//!   the period's end;
 //! - [`cancel`]: cancel (at the period's end or at once) and resume;
 //! - [`grant`]: staff's grants of a plan or of free renewals.
 //!
-//! Each change is one transaction that locks the subscription, checks everything before it
-//! writes, and writes the change with its audit entry: a refused call leaves the subscription
-//! as it was.
+//! Each change locks the subscription exclusive ([`crate::services::locks`]), checks
+//! everything before it writes, and writes the change with its audit entry in the same
+//! transaction: a refused call leaves the subscription as it was. A change that must be paid
+//! for is claimed, charged and committed ([`super::charges`]); while a payment is in progress
+//! every other change is refused with `CONFLICT`.
 
 use chrono::{DateTime, Utc};
 use entity::{PeriodUnit, SubscriptionStatus, plans, subscriptions};
@@ -22,10 +25,13 @@ use crate::services::audit;
 
 mod cancel;
 mod change;
+mod fit;
 mod grant;
 
 pub use cancel::{cancel, resume};
+pub(crate) use change::commit as commit_paid_change;
 pub use change::{Timing, change_plan};
+pub(crate) use fit::{Scope, fits};
 pub use grant::{MAX_CREDIT_GRANT, grant_credit_periods, grant_plan};
 
 /// The end of `periods` billing periods of `count` `unit`s from `anchor` (see
