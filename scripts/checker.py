@@ -32,7 +32,12 @@ a scheduled downgrade that no longer fits when the cycle reaches it is not appli
 6. no answer was INTERNAL_SERVER_ERROR or an HTTP 5xx, and every cycle pass exited 0;
 7. an immediate plan change keeps the period: a changePlan(IMMEDIATELY) answered on an active
    subscription does not start a new period (the rule that replaces "a new period on the new
-   plan"; a subscription that had expired or been cancelled before is exempt).
+   plan"; a subscription that had expired, been cancelled or gone past due before is exempt:
+   it restarts through a paid charge);
+8. one charge per renewal or upgrade: no charge is left pending at rest; per subscription, the
+   applied renewal charges equal the renewals paid by the provider, and the applied plan-change
+   and restart charges equal the immediate changes that were charged; no period's renewal is
+   charged twice.
 
 The workload, over CHECKER_BUSINESSES businesses made by `signup` (each with its SDK key), a
 staff user and three plans with small limits (starter, the default; small; big): recordUsage
@@ -692,9 +697,14 @@ class State:
             self.audit[r["business_id"]].append((r["action"], epoch(r["created_at"]), data,
                                                  r["target"]))
 
+        self.charges = db.rows("SELECT subscription_id, purpose, status, period_end, amount_cents "
+                               "FROM billing_charges")
+
     def ended_before(self, business_id, moment):
-        """Whether the subscription expired or was cancelled at once before `moment`."""
-        return any(action in ("subscription.expired", "subscription.canceled") and at < moment
+        """Whether the subscription expired, was cancelled at once or went past due before
+        `moment` (an immediate change restarts it then)."""
+        return any(action in ("subscription.expired", "subscription.canceled",
+                              "subscription.past_due") and at < moment
                    for action, at, _, _ in self.audit[business_id])
 
 
@@ -911,6 +921,41 @@ def plan_change_keeps_period(world, state):
     return v
 
 
+def one_charge_each(state):
+    v = Verdict(8, "one charge per renewal or upgrade")
+    by_sub = {sub["id"]: business for business, sub in state.subs.items()}
+    applied = Counter()
+    renewals = Counter()
+    for c in state.charges:
+        if c["status"] == "pending":
+            v.fail(f"a charge left pending at rest: {c}")
+        if c["status"] != "applied":
+            continue
+        kind = "renewal" if c["purpose"] == "renewal" else "change"
+        applied[(c["subscription_id"], kind)] += 1
+        if kind == "renewal":
+            renewals[(c["subscription_id"], str(c["period_end"]))] += 1
+    for (sub, end), n in renewals.items():
+        if n > 1:
+            v.fail(f"subscription {sub}: the period ending {end} was charged {n} times")
+    checked = 0
+    for sub, business in by_sub.items():
+        audited = Counter()
+        for action, _, data, _ in state.audit[business]:
+            data = data or {}
+            if action == "subscription.renewed" and data.get("paidWith") == "provider":
+                audited["renewal"] += 1
+            elif action == "subscription.plan_changed" and (data.get("chargedCents") or 0) > 0:
+                audited["change"] += 1
+        for kind in ("renewal", "change"):
+            checked += audited[kind]
+            if audited[kind] != applied[(sub, kind)]:
+                v.fail(f"subscription {sub}: {audited[kind]} {kind}s paid by the provider, "
+                       f"{applied[(sub, kind)]} applied charges")
+    v.checked = f"{len(state.charges)} charges against {checked} paid renewals and changes"
+    return v
+
+
 def verdicts(world):
     state = State(world.db)
     events = events_of(world.history)
@@ -921,7 +966,8 @@ def verdicts(world):
                           ("members",)),
             periods_archived_once(state),
             no_server_errors(world),
-            plan_change_keeps_period(world, state)], events
+            plan_change_keeps_period(world, state),
+            one_charge_each(state)], events
 
 
 # --- The run --------------------------------------------------------------------------------

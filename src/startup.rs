@@ -276,6 +276,18 @@ pub async fn run_worker(settings: Settings) -> anyhow::Result<()> {
 /// # Errors
 /// As [`Application::build`]; or the mail settings are unusable.
 pub async fn build_worker(settings: &Settings, clock: SharedClock) -> anyhow::Result<Worker> {
+    build_worker_with(settings, clock, Arc::new(ManualProvider)).await
+}
+
+/// As [`build_worker`], asking `billing` to pay for renewals.
+///
+/// # Errors
+/// As [`build_worker`].
+pub async fn build_worker_with(
+    settings: &Settings,
+    clock: SharedClock,
+    billing: Arc<dyn BillingProvider>,
+) -> anyhow::Result<Worker> {
     connect_and_migrate(settings).await?.close().await?;
     let url = settings.database_url.expose_secret();
     let queue = Queue::open(url).await.with_context(|| {
@@ -285,7 +297,7 @@ pub async fn build_worker(settings: &Settings, clock: SharedClock) -> anyhow::Re
         )
     })?;
     let db = db::PoolSpec::parse(url, settings.db_max_connections)?.open_lazy();
-    Worker::new(settings, db, queue, clock, Arc::new(ManualProvider))
+    Worker::new(settings, db, queue, clock, billing)
 }
 
 async fn shutdown_signal() {

@@ -227,3 +227,97 @@ async fn a_downgrade_racing_invitations_keeps_the_seats_within_the_new_plan() {
         assert_within(&plan, &usage, trial);
     }
 }
+
+#[tokio::test]
+async fn recordings_racing_a_renewal_on_two_nodes_are_each_counted_once() {
+    use entity::{usage_counters, usage_periods};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use std::sync::atomic::AtomicI64;
+
+    let app = spawn_app().await;
+    let other = app.second_node().await;
+    for trial in 0..5 {
+        let account = app.signup(&format!("renewing{trial}@example.com")).await;
+        let business: Uuid = account.business_id.parse().expect("an id");
+        // The period ends now: the pass below renews it while the recordings go on.
+        subscriptions::Entity::update_many()
+            .col_expr(
+                subscriptions::Column::CurrentPeriodEnd,
+                Expr::value(chrono::Utc::now()),
+            )
+            .filter(subscriptions::Column::BusinessId.eq(business))
+            .exec(&app.state.db)
+            .await
+            .expect("the period ends");
+        let stop = AtomicBool::new(false);
+        let accepted = AtomicI64::new(0);
+        let recorders = (0..6).map(|n| {
+            let node = if n % 2 == 0 { &app } else { &other };
+            let (stop, accepted) = (&stop, &accepted);
+            async move {
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    i += 1;
+                    let input = Record {
+                        metric: "recordings".to_owned(),
+                        quantity: 1,
+                        idempotency_key: Some(format!("{n}-{i}")),
+                    };
+                    let answer = node.state.usage.submit(business, input, chrono::Utc::now());
+                    match answer.await {
+                        Ok(_) => {
+                            accepted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(error) => assert_eq!(error.code(), "QUOTA_EXCEEDED", "{error:?}"),
+                    }
+                }
+            }
+        });
+        let renewal = async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            let now = chrono::Utc::now();
+            let pass = cycle::run_once(&other.state.db, now, &ManualProvider, &policy(&other))
+                .await
+                .expect("a pass");
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            stop.store(true, Ordering::SeqCst);
+            pass
+        };
+        let (_, pass) = tokio::join!(join_all(recorders), renewal);
+        assert_eq!(pass.renewed, 1, "trial {trial}: {pass:?}");
+
+        let db = &app.state.db;
+        let sub = subscriptions::Entity::find()
+            .filter(subscriptions::Column::BusinessId.eq(business))
+            .one(db)
+            .await
+            .expect("query")
+            .expect("the subscription");
+        let archived: i64 = usage_periods::Entity::find()
+            .filter(usage_periods::Column::SubscriptionId.eq(sub.id))
+            .all(db)
+            .await
+            .expect("query")
+            .iter()
+            .map(|p| p.used)
+            .sum();
+        let counter = usage_counters::Entity::find()
+            .filter(usage_counters::Column::SubscriptionId.eq(sub.id))
+            .filter(usage_counters::Column::Metric.eq("recordings"))
+            .one(db)
+            .await
+            .expect("query")
+            .expect("the counter");
+        assert_eq!(
+            archived + counter.used,
+            accepted.load(Ordering::SeqCst),
+            "trial {trial}: every accepted call counted once, in one period or the other"
+        );
+        assert_eq!(
+            counter.period_start, sub.current_period_start,
+            "trial {trial}"
+        );
+        assert!(counter.used <= 1_000, "trial {trial}: {}", counter.used);
+    }
+}

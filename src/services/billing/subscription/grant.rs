@@ -10,7 +10,6 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::fit::{Scope, fits};
 use super::subscription_of;
 use crate::error::AppError;
 use crate::services::billing::charges;
@@ -22,8 +21,9 @@ use crate::services::{audit, locks};
 ///
 /// # Errors
 /// `NOT_FOUND` for an unknown business or plan; `BAD_USER_INPUT` for an archived plan;
-/// `QUOTA_EXCEEDED` naming the metric when what is in use does not fit the plan; `CONFLICT`
-/// while a payment for the subscription is in progress.
+/// `CONFLICT` while a payment for the subscription is in progress. Like an edit of a plan's
+/// limits, a grant does not ask that what is in use fits: staff may put a business on a
+/// smaller plan, whose limits then apply to increases only.
 pub async fn grant_plan<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     actor: Uuid,
@@ -51,7 +51,6 @@ async fn grant_plan_once<C: ConnectionTrait + TransactionTrait>(
     }
     let subscription = locks::subscription_exclusive(&txn, business_id).await?;
     charges::ensure_none_pending(&txn, subscription.id).await?;
-    fits(&txn, &subscription, &plan, Scope::Every).await?;
     let mut active: subscriptions::ActiveModel = subscription.into();
     active.plan_id = Set(plan.id);
     active.status = Set(SubscriptionStatus::Active);
