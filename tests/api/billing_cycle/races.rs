@@ -237,7 +237,7 @@ async fn recordings_racing_a_renewal_on_two_nodes_are_each_counted_once() {
 
     let app = spawn_app().await;
     let other = app.second_node().await;
-    for trial in 0..5 {
+    for trial in 0..TRIALS {
         let account = app.signup(&format!("renewing{trial}@example.com")).await;
         let business: Uuid = account.business_id.parse().expect("an id");
         // The period ends now: the pass below renews it while the recordings go on.

@@ -480,7 +480,7 @@ async fn write<C: ConnectionTrait>(
 
 /// [`settle`]'s renewal on PostgreSQL: the same writes as one statement (see
 /// [`renew_one_statement`]).
-async fn renew_in_one_statement<C: ConnectionTrait>(
+async fn renew_in_one_statement<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     sub: &subscriptions::Model,
     old_plan: &plans::Model,
@@ -500,12 +500,20 @@ async fn renew_in_one_statement<C: ConnectionTrait>(
         renewed: renewed_data(sub, paid, period),
         plan_changed: plan_changed.then(|| plan_change_data(sub, plan)),
     };
-    Ok(
-        match renew_one_statement::renew(db, sub, renewal, now).await? {
-            Some(_) => Settled::Renewed { plan_changed },
-            None => Settled::Skipped,
-        },
-    )
+    // The subscription is locked first, in a statement of its own: the renewal's statement
+    // then starts after every usage write that held it shared has committed, and its snapshot
+    // sees the counters they created. One statement alone would wait for them at its UPDATE
+    // but read the counters in the snapshot it took before: a counter created by a first use
+    // in flight would be neither archived nor reset, and the old period's use would stay in
+    // the new one (`billing_cycle::races::recordings_racing_a_renewal_…`).
+    let txn = crate::db::begin_write(db).await?;
+    locks::subscription_exclusive(&txn, sub.business_id).await?;
+    let renewed = renew_one_statement::renew(&txn, sub, renewal, now).await?;
+    txn.commit().await?;
+    Ok(match renewed {
+        Some(_) => Settled::Renewed { plan_changed },
+        None => Settled::Skipped,
+    })
 }
 
 /// The `subscription.renewed` audit data, but how many counters were archived.
