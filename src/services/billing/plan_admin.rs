@@ -13,8 +13,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{AppError, is_unique_violation};
-use crate::services::audit;
+use crate::services::{audit, locks};
 
+#[derive(Clone)]
 pub struct LimitInput {
     pub metric: String,
     pub max: Option<i64>,
@@ -34,7 +35,7 @@ pub struct CreatePlan {
     pub is_default: bool,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct UpdatePlan {
     pub name: Option<String>,
     pub description: Option<String>,
@@ -220,6 +221,16 @@ async fn find(db: &impl sea_orm::ConnectionTrait, id: Uuid) -> Result<plans::Mod
 /// `NOT_FOUND`; `BAD_USER_INPUT` naming the field, e.g. un-defaulting the default plan;
 /// `CONFLICT` on `isDefault` when another plan is made the default at the same time.
 pub async fn update(
+    db: &DatabaseConnection,
+    actor: Uuid,
+    id: Uuid,
+    input: UpdatePlan,
+    now: DateTime<Utc>,
+) -> Result<plans::Model, AppError> {
+    locks::retrying(|| update_once(db, actor, id, input.clone(), now)).await
+}
+
+async fn update_once(
     db: &DatabaseConnection,
     actor: Uuid,
     id: Uuid,
