@@ -37,6 +37,16 @@ pub async fn update_role(
     role: Role,
     now: DateTime<Utc>,
 ) -> Result<Changed, AppError> {
+    locks::retrying(|| update_role_once(db, actor, member_id, role, now)).await
+}
+
+async fn update_role_once(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    member_id: Uuid,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<Changed, AppError> {
     if role == Role::Sdk {
         return Err(AppError::bad_input(
             "role",
@@ -78,6 +88,15 @@ pub async fn deactivate(
     member_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Changed, AppError> {
+    locks::retrying(|| deactivate_once(db, actor, member_id, now)).await
+}
+
+async fn deactivate_once(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    member_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Changed, AppError> {
     let txn = crate::db::begin_write(db).await?;
     locks::team(&txn, actor.business_id).await?;
     let member = find_member(&txn, actor, member_id).await?;
@@ -114,6 +133,15 @@ pub async fn deactivate(
 /// invitation; `QUOTA_EXCEEDED` (`members`) when the seats are taken.
 #[tracing::instrument(skip_all, fields(business = %actor.business_id))]
 pub async fn reactivate(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    member_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Changed, AppError> {
+    locks::retrying(|| reactivate_once(db, actor, member_id, now)).await
+}
+
+async fn reactivate_once(
     db: &DatabaseConnection,
     actor: &Actor,
     member_id: Uuid,
