@@ -3,6 +3,7 @@
 
 mod coalescer;
 mod equivalence;
+mod isolation;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
