@@ -4,6 +4,7 @@
 mod coalescer;
 mod equivalence;
 mod isolation;
+mod timeouts;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
