@@ -2,6 +2,7 @@
 //! each answer the one the calls would have had one by one, limits and keys still exact.
 
 mod coalescer;
+mod contention;
 mod equivalence;
 mod isolation;
 mod timeouts;
