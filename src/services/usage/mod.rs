@@ -23,10 +23,18 @@
 //! `tests/api/usage_batch/equivalence.rs` holds every batch path — the statement, the
 //! portable transaction, the coalescer — to [`reference::record`] called one by one.
 //!
+//! Tenants stay apart: a metric's name ([`metric_name`]) and an idempotency key are checked
+//! before a call is queued, so nothing the database cannot store reaches a batch that other
+//! businesses share; and a batch whose write still fails for what its calls carried is
+//! written again in parts, so one tenant's bad call never fails another tenant's call
+//! (`isolate.rs`). A call that has entered a batch gets the batch's answer even when its
+//! request's time runs out; one still queued is withdrawn and counts nothing (`pending.rs`).
+//!
 //! Files, in reading order: [`rule`], `rule_as_update.rs`, `rule_as_batch_statement.rs`,
 //! `alone.rs` (one call on its own), `slow.rs` (first uses, refusals, replays), `batch.rs`
-//! (many calls in one transaction), `coalesce.rs` (the queue and its writers), [`reference`],
-//! `dashboard.rs` (what the dashboard shows).
+//! (many calls in one transaction), `coalesce.rs` (the queue and its writers), `isolate.rs`
+//! (a failed batch written again in parts), `pending.rs` (a request's deadline and its queued
+//! calls), [`reference`], `dashboard.rs` (what the dashboard shows).
 
 use crate::error::AppError;
 
