@@ -51,10 +51,6 @@ impl Stand {
     pub(super) fn withdrawn(&self) -> bool {
         self.0.load(Ordering::Acquire) == WITHDRAWN
     }
-
-    fn in_batch(&self) -> bool {
-        self.0.load(Ordering::Acquire) == IN_BATCH
-    }
 }
 
 /// The usage calls of one request, for its deadline.
@@ -100,7 +96,7 @@ impl Pending {
         calls.expired = true;
         let mut in_batch = false;
         for stand in &calls.stands {
-            in_batch |= !stand.withdraw() || stand.in_batch();
+            in_batch |= !stand.withdraw();
         }
         in_batch
     }
