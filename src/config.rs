@@ -126,7 +126,8 @@ pub struct Settings {
     pub cors_origins: AllowedOrigins,
     /// `SAASKIT_REQUEST_TIMEOUT`: how long one HTTP request to `/graphql` may run before it is
     /// answered with `TIMEOUT` (its unfinished work is dropped, its open transaction rolled
-    /// back).
+    /// back) — unless a usage call of it has entered a batch, whose answer it then waits for,
+    /// at most as long again (`services::usage::Pending`).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// `SAASKIT_USAGE_RATE_PER_SECOND`: `recordUsage` calls per second one SDK key (one

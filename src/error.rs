@@ -140,6 +140,48 @@ pub fn is_retryable(err: &DbErr) -> bool {
     matches!(sqlstate(err).as_deref(), Some("40001" | "40P01"))
 }
 
+/// Whether `err` is a failure of the database itself — unreachable, out of resources, shutting
+/// down, aborting transactions to break a cycle — rather than its refusal of one statement for
+/// what the statement carried (a value it cannot store, a constraint or a trigger that refuses
+/// a row). Writing the same rows again in smaller parts helps only the second kind.
+pub fn is_whole_database_failure(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, SqlxError};
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match &**sqlx {
+        SqlxError::Database(e) => {
+            let postgres = e
+                .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+                .is_some();
+            e.code().is_some_and(|code| server_failure(postgres, &code))
+        }
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::Protocol(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed
+        | SqlxError::BeginFailed => true,
+        _ => false,
+    }
+}
+
+/// A PostgreSQL SQLSTATE of a class that is about the server, not the statement (connection,
+/// rollback, resources, operator, system, internal); or a SQLite result code of the same kind
+/// (busy, locked, out of memory, read-only, interrupted, I/O, corrupt, full, cannot open,
+/// protocol, not a database).
+fn server_failure(postgres: bool, code: &str) -> bool {
+    if postgres {
+        matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58" | "XX"))
+    } else {
+        code.parse::<u32>()
+            .is_ok_and(|sqlite| matches!(sqlite & 0xff, 5..=11 | 13..=15 | 26))
+    }
+}
+
 fn sqlstate(err: &DbErr) -> Option<String> {
     use sea_orm::RuntimeErr;
     match err {

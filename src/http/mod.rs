@@ -1,6 +1,8 @@
 //! The HTTP routes: GraphQL (one operation, or a batch of them: see [`batch`]), GraphiQL (see
 //! [`crate::graphiql`]), and the health probes. `/metrics` is added by `startup`.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,6 +14,7 @@ use crate::error::{AppError, present_errors};
 use crate::graphiql;
 use crate::graphql::context::{BusinessReach, ClientAddr};
 use crate::graphql::{AppSchema, document};
+use crate::services::usage::Pending;
 use crate::state::AppState;
 use crate::telemetry::metrics as measure;
 use crate::telemetry::operation;
@@ -113,15 +116,22 @@ async fn serve_one(
     let (name, answer) = match document::inspect(&mut request, &document::LIMITS) {
         Ok(inspected) => {
             let name = inspected.operation_name.clone();
-            let run = execute(schema, state, http, request, inspected);
-            let answer = match tokio::time::timeout_at(deadline, run).await {
+            let after = state.settings.request_timeout;
+            let pending = Arc::new(Pending::new(after));
+            let run = execute(schema, state, http, request, inspected, pending.clone());
+            tokio::pin!(run);
+            let answer = match tokio::time::timeout_at(deadline, &mut run).await {
                 Ok(answer) => answer,
-                Err(_) => {
-                    tracing::warn!("request timed out");
-                    Answer::Executed(refuse(AppError::TimedOut {
-                        after: state.settings.request_timeout,
-                    }))
+                // A usage call in a batch gets the batch's answer (see `usage::Pending`),
+                // within a second deadline as long as the first.
+                Err(_) if pending.expire() => {
+                    tracing::warn!("request timed out with usage in a batch; waiting for it");
+                    match tokio::time::timeout(after, run).await {
+                        Ok(answer) => answer,
+                        Err(_) => timed_out(after),
+                    }
                 }
+                Err(_) => timed_out(after),
             };
             (name, answer)
         }
@@ -138,6 +148,11 @@ async fn serve_one(
     answer
 }
 
+fn timed_out(after: std::time::Duration) -> Answer {
+    tracing::warn!("request timed out");
+    Answer::Executed(refuse(AppError::TimedOut { after }))
+}
+
 /// Authenticates the caller for the operations `inspect` found and runs the request.
 async fn execute(
     schema: &AppSchema,
@@ -145,6 +160,7 @@ async fn execute(
     http: &HttpRequest,
     mut request: async_graphql::Request,
     inspected: document::Inspected,
+    pending: Arc<Pending>,
 ) -> Answer {
     let caller = match authenticate(state, authorization(http), &inspected.operations).await {
         Ok(caller) => caller,
@@ -172,6 +188,7 @@ async fn execute(
     let request = request
         .data(caller)
         .data(reach)
+        .data(pending)
         .data(client_addr(state, http));
     let mut response = schema.execute(request).await;
     present_errors(&mut response);

@@ -106,9 +106,13 @@ impl<'a> Walk<'a> {
     /// The sets of argument facts a root field is authorized with: one per event for
     /// `recordUsages`, so that a holder's check judges every event's metric on its own.
     fn facts(&self, field: &Field) -> Result<Vec<Vec<(String, String)>>, Unresolved> {
+        // A name that cannot be counted is judged as the empty name, which nothing counts on:
+        // the resolver refuses it before anything is queued.
         let metric = |input: &ConstValue| {
-            input_string(input, "metric")
-                .map(|metric| vec![("metric".to_owned(), usage::metric_name(metric).to_owned())])
+            input_string(input, "metric").map(|metric| {
+                let name = usage::metric_name(metric).unwrap_or_default();
+                vec![("metric".to_owned(), name.to_owned())]
+            })
         };
         Ok(match field.name.node.as_str() {
             "recordUsage" => {
@@ -198,6 +202,21 @@ mod tests {
 
     fn metric(op: &Operation) -> &str {
         &op.facts[0].1
+    }
+
+    #[test]
+    fn a_metric_is_judged_by_the_name_it_is_counted_under() {
+        let query = "mutation($i: RecordUsageInput!) { recordUsage(input: $i) { used } }";
+        let judged = |given: &str| {
+            let found = roots(query, None, json!({ "i": { "metric": given } }));
+            metric(&found[0]).to_owned()
+        };
+        assert_eq!(judged("  recordings "), "recordings");
+        // What cannot be counted is judged as the empty name, which nothing counts on.
+        for bad in ["recordings\u{0}", "\u{0}", &"m".repeat(65)] {
+            assert_eq!(judged(bad), "", "{bad:?}");
+            assert!(usage::metric_name(bad).is_err());
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use async_graphql::{Context, InputObject, Object, Result};
 
@@ -8,7 +9,7 @@ use crate::auth::{Principal, Right};
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::HasRight;
 use crate::graphql::types::{UsageOutcome, UsageResult};
-use crate::services::usage::{self, Record};
+use crate::services::usage::{self, Pending, Record};
 use crate::state::AppState;
 use crate::telemetry::metrics as measure;
 
@@ -49,7 +50,7 @@ impl UsageMutation {
     ) -> Result<UsageResult> {
         let state = ctx.state()?;
         let principal = ctx.principal()?;
-        let recorded = record_usage_as(state, principal, input).await;
+        let recorded = record_usage_as(state, principal, pending(ctx), input).await;
         match &recorded {
             Ok(recorded) => measure::usage_accepted(recorded.duplicate),
             Err(err) => measure::usage_refused(err.code()),
@@ -67,7 +68,8 @@ impl UsageMutation {
         ctx: &Context<'_>,
         inputs: Vec<RecordUsageInput>,
     ) -> Result<Vec<UsageOutcome>> {
-        let answers = record_usages_as(ctx.state()?, ctx.principal()?, inputs).await?;
+        let answers =
+            record_usages_as(ctx.state()?, ctx.principal()?, pending(ctx), inputs).await?;
         for answer in &answers {
             match answer {
                 Ok(recorded) => measure::usage_accepted(recorded.duplicate),
@@ -78,11 +80,17 @@ impl UsageMutation {
     }
 }
 
+/// The request's deadline, when it has one (HTTP requests do).
+fn pending<'a>(ctx: &Context<'a>) -> Option<&'a Pending> {
+    ctx.data_opt::<Arc<Pending>>().map(|pending| &**pending)
+}
+
 /// `recordUsages` for `principal`, checked as `recordUsage` is: the count, the key's rate
 /// (each event counts), the token's own checks on every event's metric as it arrived.
 async fn record_usages_as(
     state: &AppState,
     principal: &Principal,
+    pending: Option<&Pending>,
     inputs: Vec<RecordUsageInput>,
 ) -> Result<Vec<Result<usage::Recorded, AppError>>, AppError> {
     usage::check_count(inputs.len())?;
@@ -91,16 +99,20 @@ async fn record_usages_as(
         state.usage_rate.check_n(&principal.session_id, events)?;
     }
     let now = state.clock.now();
+    // A name that cannot be counted is its event's own refusal, answered in its place.
     let metrics: BTreeSet<&str> = inputs
         .iter()
-        .map(|input| usage::metric_name(&input.metric))
+        .filter_map(|input| usage::metric_name(&input.metric).ok())
         .collect();
     for metric in metrics {
         principal.allows("recordUsages", &[("metric", metric)], now)?;
     }
     let business_id = principal.business()?;
     let records = inputs.into_iter().map(Record::from).collect();
-    state.usage.submit_batch(business_id, records, now).await
+    state
+        .usage
+        .submit_batch_within(pending, business_id, records, now)
+        .await
 }
 
 /// `recordUsage` for `principal`: its key's rate first (the cheapest refusal), then the
@@ -108,13 +120,17 @@ async fn record_usages_as(
 async fn record_usage_as(
     state: &AppState,
     principal: &Principal,
+    pending: Option<&Pending>,
     input: RecordUsageInput,
 ) -> Result<usage::Recorded, AppError> {
     state.usage_rate.check(&principal.session_id)?;
     let now = state.clock.now();
     // The document was authorized before it ran; this judges the metric as it arrived.
-    let metric = usage::metric_name(&input.metric);
+    let metric = usage::metric_name(&input.metric)?;
     principal.allows("recordUsage", &[("metric", metric)], now)?;
     let business_id = principal.business()?;
-    state.usage.submit(business_id, input.into(), now).await
+    state
+        .usage
+        .submit_within(pending, business_id, input.into(), now)
+        .await
 }

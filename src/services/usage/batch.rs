@@ -16,7 +16,8 @@ use chrono::{DateTime, Utc};
 use entity::SubscriptionStatus;
 use futures_util::future::BoxFuture;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait, Value,
 };
 use uuid::Uuid;
 
@@ -36,10 +37,34 @@ pub(crate) struct Call {
     pub(crate) now: DateTime<Utc>,
 }
 
-/// Runs inside a batch's transaction just before it commits (tests use it to drop the
-/// connection there).
-pub type BeforeCommit =
-    Arc<dyn for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> + Send + Sync>;
+/// Runs inside a batch's transaction just before it commits, told which path wrote it (tests
+/// use it to drop the connection there).
+pub type BeforeCommit = Arc<
+    dyn for<'a> Fn(&'a DatabaseTransaction, BatchPath) -> BoxFuture<'a, Result<(), DbErr>>
+        + Send
+        + Sync,
+>;
+
+/// How a batch was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchPath {
+    /// PostgreSQL's one statement ([`rule_as_batch_statement`]).
+    Statement,
+    /// The portable transaction, each call judged in Rust.
+    Transaction,
+}
+
+/// How batches are written. The server writes with the default; tests choose a path and stand
+/// a hook before the commit, on either path.
+#[derive(Clone, Default)]
+pub struct WriteOptions {
+    /// Runs in every batch of two or more events just before it commits (tests drop the
+    /// connection there, hold the writer, or panic). PostgreSQL's one statement then runs
+    /// inside a transaction, so that the hook stands between the statement and its commit.
+    pub before_commit: Option<BeforeCommit>,
+    /// Every batch as the portable transaction, never PostgreSQL's one statement.
+    pub transaction_only: bool,
+}
 
 /// How many times a batch is written again after another writer took one of its keys between
 /// the batch's read of the keys and its insert.
@@ -68,18 +93,21 @@ enum Known {
 pub(crate) async fn write_all(
     db: &DatabaseConnection,
     calls: &[Call],
-    before_commit: Option<&BeforeCommit>,
+    options: &WriteOptions,
 ) -> Result<Vec<Result<Recorded, AppError>>, AppError> {
     if calls.is_empty() {
         return Ok(Vec::new());
     }
-    // A test's hook runs before a commit, which only the transaction has.
-    if before_commit.is_none()
-        && rule_as_batch_statement::applies(db, calls)
-        && let Some(answers) = rule_as_batch_statement::count_all_or_none(db, calls).await?
-    {
-        measure::usage_batch("statement", calls.len());
-        return Ok(answers);
+    let before_commit = options.before_commit.as_ref();
+    if !options.transaction_only && rule_as_batch_statement::applies(db, calls) {
+        let counted = match before_commit {
+            None => rule_as_batch_statement::count_all_or_none(db, calls).await?,
+            Some(hook) => statement_before(db, calls, hook).await?,
+        };
+        if let Some(answers) = counted {
+            measure::usage_batch("statement", calls.len());
+            return Ok(answers);
+        }
     }
     measure::usage_batch("transaction", calls.len());
     for _ in 0..ATTEMPTS {
@@ -96,6 +124,22 @@ pub(crate) async fn write_all(
         field: None,
         message: "the usage changed while this call was judged; try again".to_owned(),
     })
+}
+
+/// The one statement in a transaction of its own, `hook` between it and the commit (tests).
+async fn statement_before(
+    db: &DatabaseConnection,
+    calls: &[Call],
+    hook: &BeforeCommit,
+) -> Result<Option<Vec<Result<Recorded, AppError>>>, AppError> {
+    let txn = db.begin().await?;
+    let Some(answers) = rule_as_batch_statement::count_all_or_none(&txn, calls).await? else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    hook(&txn, BatchPath::Statement).await?;
+    txn.commit().await?;
+    Ok(Some(answers))
 }
 
 /// One try at the batch; `None` when a key was taken meanwhile (nothing was written).
@@ -130,7 +174,7 @@ async fn attempt(
         return Ok(None);
     }
     if let Some(hook) = before_commit {
-        hook(&txn).await?;
+        hook(&txn, BatchPath::Transaction).await?;
     }
     txn.commit().await?;
     Ok(Some(answers))

@@ -17,6 +17,11 @@
 //! The queues hold at most [`QUEUED_EVENTS`] events in all; past that a caller is told
 //! `RATE_LIMITED` at once, so that a flood costs memory bounded by the queues, not by the
 //! callers.
+//!
+//! One business's bad call never fails another's: a batch whose write fails for what its
+//! calls carried is written again in parts ([`super::isolate`]). A call that has entered a
+//! batch gets the batch's answer even when its request's time runs out meanwhile; one still
+//! queued is withdrawn and counts nothing ([`super::pending`]).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -28,7 +33,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::alone::write_alone;
-use super::batch::{BeforeCommit, Call, repeat, write_all};
+use super::batch::{Call, WriteOptions};
+use super::isolate::{Part, write_apart};
+use super::pending::{Pending, Stand};
 use super::{Record, Recorded, Valid};
 use crate::error::AppError;
 use crate::telemetry::metrics as measure;
@@ -39,14 +46,42 @@ pub const MAX_BATCH: usize = 1_000;
 /// The most events waiting for a writer (about a second of work at full speed).
 pub const QUEUED_EVENTS: usize = 20_000;
 
-type Answers = Result<Vec<Result<Recorded, AppError>>, AppError>;
+pub(super) type Answers = Result<Vec<Result<Recorded, AppError>>, AppError>;
 
 /// One caller's events, written in the same batch, and where their answers go. Its place in
 /// the queue is given back when it is dropped.
 struct Queued {
     calls: Vec<Call>,
     answer: oneshot::Sender<Answers>,
+    stand: Arc<Stand>,
     _place: OwnedSemaphorePermit,
+}
+
+/// A caller's hold on its queued events: their answers to come. Dropped before the writer
+/// took them (the request ended), it withdraws them: they are not counted behind its back.
+struct Ticket {
+    answered: oneshot::Receiver<Answers>,
+    stand: Arc<Stand>,
+    timed_out: Option<AppError>,
+}
+
+impl Ticket {
+    async fn answers(mut self) -> Answers {
+        match (&mut self.answered).await {
+            Ok(answers) => answers,
+            Err(_) if self.stand.withdrawn() => Err(self
+                .timed_out
+                .take()
+                .unwrap_or_else(|| anyhow::anyhow!("the call was withdrawn").into())),
+            Err(_) => Err(stopped()),
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.stand.withdraw();
+    }
 }
 
 /// The writers of one process. Cloning shares them.
@@ -66,17 +101,11 @@ impl Coalescer {
     /// Starts `writers` writer tasks (at least one) on the current runtime, each with its own
     /// connection from `db`.
     pub fn start(db: DatabaseConnection, writers: usize) -> Coalescer {
-        Self::start_with(db, writers, None)
+        Self::start_with(db, writers, WriteOptions::default())
     }
 
-    /// As [`Coalescer::start`], running `before_commit` in every batch of two or more events
-    /// just before it commits (tests drop the connection there). Such batches are written as
-    /// a transaction, never as PostgreSQL's one statement.
-    pub fn start_with(
-        db: DatabaseConnection,
-        writers: usize,
-        before_commit: Option<BeforeCommit>,
-    ) -> Coalescer {
+    /// As [`Coalescer::start`], writing batches as `options` say (tests).
+    pub fn start_with(db: DatabaseConnection, writers: usize, options: WriteOptions) -> Coalescer {
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (queue, calls) = mpsc::unbounded_channel();
@@ -84,7 +113,7 @@ impl Coalescer {
                     queue: calls,
                     next: None,
                 };
-                tokio::spawn(write(db.clone(), waiting, before_commit.clone()));
+                tokio::spawn(write(db.clone(), waiting, options.clone()));
                 queue
             })
             .collect();
@@ -106,16 +135,31 @@ impl Coalescer {
         input: Record,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Recorded, AppError>> + Send + 'static {
+        self.submit_within(None, business_id, input, now)
+    }
+
+    /// As [`Coalescer::submit`], for a request whose deadline is `pending`'s.
+    ///
+    /// # Errors
+    /// As [`Coalescer::submit`]; `TIMEOUT` when the request expired before the call entered
+    /// a batch (nothing counted).
+    pub fn submit_within(
+        &self,
+        pending: Option<&Pending>,
+        business_id: Uuid,
+        input: Record,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Recorded, AppError>> + Send + 'static {
         let queued = Valid::parse(input).and_then(|valid| {
             let call = Call {
                 business_id,
                 valid,
                 now,
             };
-            self.queue(business_id, vec![call])
+            self.queue(pending, business_id, vec![call])
         });
         async move {
-            let mut answers = queued?.await.unwrap_or_else(|_| Err(stopped()))?;
+            let mut answers = queued?.answers().await?;
             answers
                 .pop()
                 .unwrap_or_else(|| Err(anyhow::anyhow!("a call was not answered").into()))
@@ -129,6 +173,21 @@ impl Coalescer {
     /// As [`super::reference::record_batch`]; `RATE_LIMITED` when the queue is full.
     pub fn submit_batch(
         &self,
+        business_id: Uuid,
+        inputs: Vec<Record>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Answers> + Send + 'static {
+        self.submit_batch_within(None, business_id, inputs, now)
+    }
+
+    /// As [`Coalescer::submit_batch`], for a request whose deadline is `pending`'s.
+    ///
+    /// # Errors
+    /// As [`Coalescer::submit_batch`]; `TIMEOUT` when the request expired before the events
+    /// entered a batch (nothing counted).
+    pub fn submit_batch_within(
+        &self,
+        pending: Option<&Pending>,
         business_id: Uuid,
         inputs: Vec<Record>,
         now: DateTime<Utc>,
@@ -152,14 +211,14 @@ impl Coalescer {
             let answered = if calls.is_empty() {
                 None
             } else {
-                Some(self.queue(business_id, calls)?)
+                Some(self.queue(pending, business_id, calls)?)
             };
             Ok((parsed, answered))
         });
         async move {
             let (parsed, answered) = queued?;
             let written = match answered {
-                Some(answered) => answered.await.unwrap_or_else(|_| Err(stopped()))?,
+                Some(ticket) => ticket.answers().await?,
                 None => Vec::new(),
             };
             Ok(super::in_input_order(parsed, written))
@@ -168,9 +227,14 @@ impl Coalescer {
 
     fn queue(
         &self,
+        pending: Option<&Pending>,
         business_id: Uuid,
         calls: Vec<Call>,
-    ) -> Result<oneshot::Receiver<Answers>, AppError> {
+    ) -> Result<Ticket, AppError> {
+        let stand = Arc::new(Stand::default());
+        if let Some(pending) = pending {
+            pending.enter(&stand)?;
+        }
         let events = u32::try_from(calls.len()).unwrap_or(u32::MAX);
         let place = self
             .places
@@ -183,12 +247,17 @@ impl Coalescer {
         let queued = Queued {
             calls,
             answer,
+            stand: stand.clone(),
             _place: place,
         };
         self.writer(business_id)
             .send(queued)
             .map_err(|_| stopped())?;
-        Ok(answered)
+        Ok(Ticket {
+            answered,
+            stand,
+            timed_out: pending.map(Pending::timed_out),
+        })
     }
 
     fn writer(&self, business_id: Uuid) -> &mpsc::UnboundedSender<Queued> {
@@ -210,11 +279,12 @@ fn stopped() -> AppError {
 /// internal error of a stopped writer, and a transaction that did not commit counts nothing)
 /// and the writer goes on with the next batch. Without this one bug would leave every business
 /// of this writer unable to record until the process restarted.
-async fn write(db: DatabaseConnection, mut waiting: Waiting, before_commit: Option<BeforeCommit>) {
+async fn write(db: DatabaseConnection, mut waiting: Waiting, options: WriteOptions) {
     while let Some(mut batch) = take(&mut waiting).await {
-        // A caller that gave up (its request ended) is not counted behind its back.
-        batch.retain(|queued| !queued.answer.is_closed());
-        let written = AssertUnwindSafe(write_batch(&db, batch, before_commit.as_ref()));
+        // A caller that gave up (its request ended or expired) is not counted behind its
+        // back; the others are in the batch now, and will be answered by it.
+        batch.retain(|queued| queued.stand.take());
+        let written = AssertUnwindSafe(write_batch(&db, batch, &options));
         if written.catch_unwind().await.is_err() {
             tracing::error!("a usage batch panicked; its callers were answered with an error");
         }
@@ -245,12 +315,8 @@ async fn take(waiting: &mut Waiting) -> Option<Vec<Queued>> {
 }
 
 /// Writes `batch` and answers each caller: one event alone takes the one-statement path of
-/// [`write_alone`], more share one transaction.
-async fn write_batch(
-    db: &DatabaseConnection,
-    mut batch: Vec<Queued>,
-    before_commit: Option<&BeforeCommit>,
-) {
+/// [`write_alone`], more share one write ([`write_apart`]).
+async fn write_batch(db: &DatabaseConnection, mut batch: Vec<Queued>, options: &WriteOptions) {
     if batch.len() == 1 && batch[0].calls.len() == 1 {
         let Some(Queued {
             mut calls, answer, ..
@@ -267,24 +333,16 @@ async fn write_batch(
     if batch.is_empty() {
         return;
     }
-    let sizes: Vec<usize> = batch.iter().map(|queued| queued.calls.len()).collect();
-    let (calls, answers): (Vec<Vec<Call>>, Vec<_>) =
-        batch.into_iter().map(|q| (q.calls, q.answer)).unzip();
-    let calls: Vec<Call> = calls.into_iter().flatten().collect();
-    match write_all(db, &calls, before_commit).await {
-        Ok(recorded) => {
-            let mut recorded = recorded.into_iter();
-            for (answer, size) in answers.into_iter().zip(sizes) {
-                let _ = answer.send(Ok(recorded.by_ref().take(size).collect()));
-            }
-        }
-        Err(error) => {
-            tracing::error!(error = ?error, calls = calls.len(), "a usage batch failed");
-            for answer in answers {
-                let _ = answer.send(Err(repeat(&error)));
-            }
-        }
+    let mut calls = Vec::with_capacity(batch.iter().map(|queued| queued.calls.len()).sum());
+    let mut parts = Vec::with_capacity(batch.len());
+    for queued in batch {
+        parts.push(Part {
+            size: queued.calls.len(),
+            answer: queued.answer,
+        });
+        calls.extend(queued.calls);
     }
+    write_apart(db, &calls, parts, options).await;
 }
 
 #[cfg(test)]
@@ -308,6 +366,7 @@ mod tests {
         Queued {
             calls: vec![call; events],
             answer: oneshot::channel().0,
+            stand: Arc::default(),
             _place: place,
         }
     }

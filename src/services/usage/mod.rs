@@ -23,10 +23,18 @@
 //! `tests/api/usage_batch/equivalence.rs` holds every batch path — the statement, the
 //! portable transaction, the coalescer — to [`reference::record`] called one by one.
 //!
+//! Tenants stay apart: a metric's name ([`metric_name`]) and an idempotency key are checked
+//! before a call is queued, so nothing the database cannot store reaches a batch that other
+//! businesses share; and a batch whose write still fails for what its calls carried is
+//! written again in parts, so one tenant's bad call never fails another tenant's call
+//! (`isolate.rs`). A call that has entered a batch gets the batch's answer even when its
+//! request's time runs out; one still queued is withdrawn and counts nothing (`pending.rs`).
+//!
 //! Files, in reading order: [`rule`], `rule_as_update.rs`, `rule_as_batch_statement.rs`,
 //! `alone.rs` (one call on its own), `slow.rs` (first uses, refusals, replays), `batch.rs`
-//! (many calls in one transaction), `coalesce.rs` (the queue and its writers), [`reference`],
-//! `dashboard.rs` (what the dashboard shows).
+//! (many calls in one transaction), `coalesce.rs` (the queue and its writers), `isolate.rs`
+//! (a failed batch written again in parts), `pending.rs` (a request's deadline and its queued
+//! calls), [`reference`], `dashboard.rs` (what the dashboard shows).
 
 use crate::error::AppError;
 
@@ -34,15 +42,18 @@ mod alone;
 mod batch;
 mod coalesce;
 mod dashboard;
+mod isolate;
+mod pending;
 pub mod reference;
 pub mod rule;
 mod rule_as_batch_statement;
 mod rule_as_update;
 mod slow;
 
-pub use batch::BeforeCommit;
+pub use batch::{BatchPath, BeforeCommit, WriteOptions};
 pub use coalesce::{Coalescer, MAX_BATCH, QUEUED_EVENTS};
 pub use dashboard::{Usage, of_business, seats};
+pub use pending::Pending;
 
 /// The most events one `recordUsages` call takes.
 pub const MAX_EVENTS: usize = 100;
@@ -51,10 +62,27 @@ pub const MAX_EVENTS: usize = 100;
 const BUILT_IN: &[&str] = &["members"];
 const MAX_KEY: usize = 255;
 
+/// The longest metric name: a plan's limits name their metrics with at most 64 characters
+/// (`plan_admin`), so no longer name can ever be counted.
+pub const MAX_METRIC: usize = 64;
+
 /// A metric's name as given, the way it is counted — and the way a token's `metric(m)` fact
-/// names it, so that a holder's check judges the metric that is recorded.
-pub fn metric_name(given: &str) -> &str {
-    given.trim()
+/// names it, so that a holder's check judges the metric that is recorded: trimmed, 1 to
+/// [`MAX_METRIC`] bytes, no control character (NUL included). Every name a plan can have passes;
+/// what is refused here could never be counted, and is refused before it is queued, so that a
+/// name the database cannot store never reaches a batch shared with other businesses.
+///
+/// # Errors
+/// `BAD_USER_INPUT` on `metric`.
+pub fn metric_name(given: &str) -> Result<&str, AppError> {
+    let name = given.trim();
+    if name.is_empty() || name.len() > MAX_METRIC || name.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            "metric",
+            format!("use 1 to {MAX_METRIC} printable characters"),
+        ));
+    }
+    Ok(name)
 }
 
 /// `recordUsage`'s input.
@@ -99,7 +127,7 @@ impl Valid {
     /// `BAD_USER_INPUT` as listed on [`reference::record`].
     pub(crate) fn parse(input: Record) -> Result<Valid, AppError> {
         let key = check_key(input.idempotency_key)?;
-        let metric = metric_name(&input.metric).to_owned();
+        let metric = metric_name(&input.metric)?.to_owned();
         if input.quantity == 0 {
             return Err(AppError::bad_input("quantity", "must not be zero"));
         }

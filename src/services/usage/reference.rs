@@ -59,6 +59,6 @@ pub async fn record_batch(
             now,
         })
         .collect();
-    let written = batch::write_all(db, &calls, None).await?;
+    let written = batch::write_all(db, &calls, &batch::WriteOptions::default()).await?;
     Ok(in_input_order(parsed, written))
 }

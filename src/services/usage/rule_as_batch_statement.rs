@@ -123,8 +123,8 @@ pub(super) fn applies(db: &DatabaseConnection, calls: &[Call]) -> bool {
 ///
 /// # Errors
 /// The database failed; nothing was counted.
-pub(super) async fn count_all_or_none(
-    db: &DatabaseConnection,
+pub(super) async fn count_all_or_none<C: ConnectionTrait>(
+    db: &C,
     calls: &[Call],
 ) -> Result<Option<Vec<Result<Recorded, AppError>>>, AppError> {
     // Each counter's running sum, in arrival order; a sum past what a counter holds cannot fit.

@@ -2,7 +2,10 @@
 //! each answer the one the calls would have had one by one, limits and keys still exact.
 
 mod coalescer;
+mod contention;
 mod equivalence;
+mod isolation;
+mod timeouts;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
