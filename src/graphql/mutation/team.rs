@@ -44,6 +44,8 @@ pub struct TeamMutation;
 #[Object]
 impl TeamMutation {
     /// Invites someone by e-mail; the invitation link is valid for 7 days and takes a seat.
+    /// A business mails one address at most three invitations an hour, sends and re-sends
+    /// together (`RATE_LIMITED` with `retryAfter` beyond).
     #[graphql(guard = "HasRight(Right::TeamManage)")]
     async fn invite_team_member(
         &self,
@@ -62,7 +64,8 @@ impl TeamMutation {
         Ok(mailed(state, sent).await)
     }
 
-    /// Sends a pending invitation again with a new link; the old link stops working.
+    /// Sends a pending invitation again with a new link; the old link stops working. Counts
+    /// toward the three invitation mails an hour per address.
     #[graphql(guard = "HasRight(Right::TeamManage)")]
     async fn resend_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
         let state = ctx.state()?;

@@ -4,7 +4,7 @@
 use biscuit_auth::KeyPair;
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{MemberStatus, password_resets, team_members, users};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QuerySelect,
@@ -29,8 +29,14 @@ pub const MAILS_PER_HOUR: u64 = 3;
 
 /// Records a reset key and its mail for `email` when it names an active, human account that has
 /// not had [`MAILS_PER_HOUR`] reset mails in the last hour; returns the outbox id to hand to
-/// the worker after commit. Unknown addresses do the same reads and get `None`, so the caller
+/// the worker after commit. Unknown addresses do the same count and get `None`, so the caller
 /// answers alike for both.
+///
+/// The cap is exact under any concurrency, on any number of nodes: the count and the insert
+/// are one transaction that first locks the user's row (`FOR NO KEY UPDATE` on PostgreSQL —
+/// it does not hold up logins, whose sessions only take a key-share lock on it; SQLite's
+/// `BEGIN IMMEDIATE` already admits one writer at a time). This takes no lock of
+/// [`crate::services::locks`]' order and nothing after the user's row, so it cannot deadlock.
 ///
 /// # Errors
 /// Database errors only.
@@ -46,23 +52,30 @@ pub async fn request(
     // Per client address, like login and signup: one address cannot flood inboxes.
     rate.check(client_addr)?;
     let email = validate::normalize_email(email);
-    let user = find_by_email(db, &email)
+    let Some(user) = find_by_email(db, &email)
         .await?
-        .filter(|user| user.is_active && !user.is_bot);
-    // The same count whether or not the account exists: the reads look alike from outside.
-    let recent = password_resets::Entity::find()
-        .filter(password_resets::Column::UserId.eq(user.as_ref().map_or(Uuid::nil(), |u| u.id)))
-        .filter(password_resets::Column::CreatedAt.gt(now - KEY_TTL))
-        .count(db)
-        .await?;
-    let Some(user) = user else { return Ok(None) };
-    if recent >= MAILS_PER_HOUR {
-        tracing::info!("password reset refused: too many in the last hour");
+        .filter(|user| user.is_active && !user.is_bot)
+    else {
+        // The same count as for an account: the reads look alike from outside.
+        recent_mails(db, Uuid::nil(), now).await?;
         return Ok(None);
-    }
+    };
     let key = one_time_keys::generate();
     let expires_at = now + KEY_TTL;
     let txn = crate::db::begin_write(db).await?;
+    // Read again under the lock: the account may have changed since the lookup.
+    let Some(user) = users::Entity::find_by_id(user.id)
+        .lock(LockType::NoKeyUpdate)
+        .one(&txn)
+        .await?
+        .filter(|user| user.is_active && !user.is_bot)
+    else {
+        return Ok(None);
+    };
+    if recent_mails(&txn, user.id, now).await? >= MAILS_PER_HOUR {
+        tracing::info!("password reset refused: too many in the last hour");
+        return Ok(None);
+    }
     password_resets::Entity::insert(password_resets::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user.id),
@@ -155,6 +168,19 @@ pub async fn reset(
     let issued = sessions::open(&txn, root, session, now).await?;
     txn.commit().await?;
     Ok(issued)
+}
+
+/// Reset keys issued to `user_id` in the [`KEY_TTL`] before `now`: one per mail sent.
+async fn recent_mails<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, AppError> {
+    Ok(password_resets::Entity::find()
+        .filter(password_resets::Column::UserId.eq(user_id))
+        .filter(password_resets::Column::CreatedAt.gt(now - KEY_TTL))
+        .count(db)
+        .await?)
 }
 
 async fn audit_each_business<C: ConnectionTrait>(

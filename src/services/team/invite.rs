@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Que
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Actor, keys, seats};
+use super::{Actor, keys, mail_cap, seats};
 use crate::error::{AppError, is_unique_violation};
 use crate::services::identity::accounts::{find_by_email, new_user};
 use crate::services::outbox::{self, NewMail, Template};
@@ -32,7 +32,9 @@ pub struct Sent {
 /// # Errors
 /// `BAD_USER_INPUT` on `email`, `name` or `role` (only ADMIN and MEMBER are invited);
 /// `FORBIDDEN` when a non-owner invites an ADMIN; `CONFLICT` on `email` when the person is
-/// already a member (active, invited or deactivated); `QUOTA_EXCEEDED` when the seats are taken.
+/// already a member (active, invited or deactivated); `QUOTA_EXCEEDED` when the seats are taken;
+/// `RATE_LIMITED` (with `retryAfter`) when the business has mailed this address
+/// [`mail_cap::PER_ADDRESS`] times in the last hour.
 #[tracing::instrument(skip_all, fields(business = %actor.business_id))]
 pub async fn invite(
     db: &DatabaseConnection,
@@ -50,6 +52,7 @@ pub async fn invite(
 
     let txn = crate::db::begin_write(db).await?;
     locks::team(&txn, actor.business_id).await?;
+    mail_cap::ensure_may_mail(&txn, actor.business_id, &email, now).await?;
     let user = match find_by_email(&txn, &email).await? {
         Some(user) if user.is_bot => {
             return Err(AppError::bad_input("email", "enter a valid e-mail address"));

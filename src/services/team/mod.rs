@@ -3,7 +3,8 @@
 //! Files, in reading order: [`business`] (reading and renaming a business, a user's
 //! memberships, staff's search over all businesses), [`invite`], [`pending`] (re-send,
 //! revoke), [`accept`] (the invitee's side), [`members`] (roles, deactivation), `seats.rs`
-//! (the plan's `members` limit), `keys.rs` (activation keys).
+//! (the plan's `members` limit), `keys.rs` (activation keys), `mail_cap.rs` (invitation mails
+//! per address per hour).
 //!
 //! Who may do what (beyond the `team:manage` right the resolvers check):
 //! - invitations are for ADMIN or MEMBER (any other role is `BAD_USER_INPUT` on `role`); only an
@@ -12,7 +13,10 @@
 //!   admins; nobody changes their own role or deactivates themselves; the last active OWNER
 //!   stays (all `FORBIDDEN`); the SDK member is not a member here (`NOT_FOUND`);
 //! - every seat-taking step (invite, reactivate) checks the plan's `members` limit under a lock
-//!   on the business, so concurrent steps never overshoot it.
+//!   on the business, so concurrent steps never overshoot it;
+//! - one business mails one address at most `mail_cap::PER_ADDRESS` (3) invitations an hour,
+//!   first sends and re-sends together (`RATE_LIMITED` with `retryAfter` beyond), counted
+//!   under the same lock, so the invite → revoke → invite loop cannot flood an inbox.
 
 use entity::{MemberStatus, Role, team_members};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -25,6 +29,7 @@ pub mod accept;
 pub mod business;
 pub mod invite;
 mod keys;
+mod mail_cap;
 pub mod members;
 pub mod pending;
 mod seats;

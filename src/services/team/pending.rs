@@ -8,15 +8,16 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::invite::{Sent, mail, record};
-use super::{Actor, find_member, keys};
+use super::{Actor, find_member, keys, mail_cap};
 use crate::error::AppError;
+use crate::services::locks;
 
 /// Issues a new key for a pending invitation (the old one dies), for another 7 days, and mails
 /// it again.
 ///
 /// # Errors
 /// `NOT_FOUND` unless `id` is a pending invitation of the actor's business; `FORBIDDEN` for an
-/// ADMIN invitation when the actor is not an owner.
+/// ADMIN invitation when the actor is not an owner; `RATE_LIMITED` as [`super::invite::invite`].
 #[tracing::instrument(skip_all, fields(business = %actor.business_id))]
 pub async fn resend(
     db: &DatabaseConnection,
@@ -26,7 +27,11 @@ pub async fn resend(
     now: DateTime<Utc>,
 ) -> Result<Sent, AppError> {
     let txn = crate::db::begin_write(db).await?;
+    // The team lock serializes re-sends with every other mailing step of the business.
+    locks::team(&txn, actor.business_id).await?;
     let pending = find_pending(&txn, actor, id).await?;
+    let email = email_of(&txn, pending.user_id).await?;
+    mail_cap::ensure_may_mail(&txn, actor.business_id, &email, now).await?;
     let key = keys::generate();
     let mut invitation = pending.clone();
     invitation.activation_key_hash = Some(key.hash);
@@ -41,7 +46,6 @@ pub async fn resend(
     })
     .exec(&txn)
     .await?;
-    let email = email_of(&txn, invitation.user_id).await?;
     let mail_id = mail(&txn, public_url, &invitation, &email, &key.raw, now).await?;
     record(&txn, actor, "invitation.resent", &invitation, &email, now).await?;
     txn.commit().await?;

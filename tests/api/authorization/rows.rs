@@ -479,8 +479,9 @@ impl Row {
         Row { variables, ..self }
     }
 
-    /// The row changes what other cells rely on (sessions, passwords, keys): each cell it
-    /// allows runs in a world of its own.
+    /// The row changes what other cells rely on (sessions, passwords, keys, the world's one
+    /// invitation or pending cancellation): each cell it allows runs in a fresh world of its
+    /// own, and is judged there once.
     fn destructive(self) -> Row {
         Row {
             destructive: true,

@@ -62,16 +62,28 @@ impl World {
         self.unique.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The world the rows' constants ([`OWNER_EMAIL`], [`MEMBER_EMAIL`], [`INVITATION_KEY`])
+    /// name; one per database.
     pub async fn build(app: &TestApp) -> World {
-        let owner = app.signup(OWNER_EMAIL).await;
-        let other = app.signup("other@example.com").await;
+        World::build_as(app, "").await
+    }
+
+    /// A world of its own in `app`'s database beside others: every user, business, session
+    /// and key in it is new, its addresses start with `prefix` (unique in the database), and
+    /// only the plans are shared.
+    pub async fn build_as(app: &TestApp, prefix: &str) -> World {
+        let email = |name: &str| format!("{prefix}{name}@example.com");
+        let owner_email = email("owner");
+        let owner = app.signup(&owner_email).await;
+        let other = app.signup(&email("other")).await;
+        let member_email = email("member");
         let member = app
-            .member_token(&owner.business_id, MEMBER_EMAIL, Role::Member)
+            .member_token(&owner.business_id, &member_email, Role::Member)
             .await;
         let admin = app
-            .member_token(&owner.business_id, "admin@example.com", Role::Admin)
+            .member_token(&owner.business_id, &email("admin"), Role::Admin)
             .await;
-        let staff = app.staff_token("staff@example.com").await;
+        let staff = app.staff_token(&email("staff")).await;
         let impersonate = |write: bool| {
             let (staff, business) = (staff.clone(), owner.business_id.clone());
             async move {
@@ -92,7 +104,7 @@ impl World {
         let read_only = impersonate(false).await;
         let read_write = impersonate(true).await;
         let narrowed = narrow(app, &owner.token, r#"check if operation("me");"#);
-        let revoked = app.token_for(OWNER_EMAIL, PASSWORD, None).await;
+        let revoked = app.token_for(&owner_email, PASSWORD, None).await;
         data(
             &app.graphql("mutation { logout }", json!({}), Some(&revoked))
                 .await,
@@ -156,21 +168,41 @@ impl World {
             invitation_id: String::new(),
             unique: AtomicUsize::new(0),
         };
-        world.fill(app, owner_claims.user_id).await;
+        let invitation_key = if prefix.is_empty() {
+            INVITATION_KEY.to_owned()
+        } else {
+            hex::encode(Sha256::digest(prefix))
+        };
+        world
+            .fill(
+                app,
+                owner_claims.user_id,
+                &email("invitee"),
+                &invitation_key,
+                &member_email,
+            )
+            .await;
         world
     }
 
     /// What every field needs to have a value: a pending invitation with a key the rows know
     /// (sent by the owner), business A on `pro` (seats for the invitations rows send) with a
     /// plan change scheduled for the end of the period.
-    async fn fill(&mut self, app: &TestApp, owner_id: Uuid) {
+    async fn fill(
+        &mut self,
+        app: &TestApp,
+        owner_id: Uuid,
+        invitee_email: &str,
+        invitation_key: &str,
+        member_email: &str,
+    ) {
         let db = &app.state.db;
         let now = app.state.clock.now();
         let business_id: Uuid = self.business_a.parse().expect("a uuid");
         let invitee = Uuid::now_v7();
         users::Entity::insert(users::ActiveModel {
             id: Set(invitee),
-            email: Set("invitee@example.com".to_owned()),
+            email: Set(invitee_email.to_owned()),
             name: Set(Some("Invitee".to_owned())),
             password_hash: Set(None),
             is_active: Set(true),
@@ -192,7 +224,7 @@ impl World {
             role: Set(Role::Member),
             status: Set(MemberStatus::Invited),
             invited_by: Set(Some(owner_id)),
-            activation_key_hash: Set(Some(hex::encode(Sha256::digest(INVITATION_KEY)))),
+            activation_key_hash: Set(Some(hex::encode(Sha256::digest(invitation_key)))),
             activation_expires_at: Set(Some(now + chrono::TimeDelta::days(7))),
             joined_at: Set(None),
             created_at: Set(now),
@@ -232,7 +264,7 @@ impl World {
         .expect("an archived period");
         let member = team_members::Entity::find()
             .join(JoinType::InnerJoin, team_members::Relation::User.def())
-            .filter(users::Column::Email.eq(MEMBER_EMAIL))
+            .filter(users::Column::Email.eq(member_email))
             .filter(team_members::Column::BusinessId.eq(business_id))
             .one(db)
             .await

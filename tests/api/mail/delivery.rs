@@ -1,13 +1,16 @@
 //! What the outbox and the worker guarantee: a mail committed is sent even when the process
 //! died before enqueuing it, it is sent once, and `--no-worker` nodes leave it to workers.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use uuid::Uuid;
 
 use saaskit::services::outbox::{self, NewMail, Template};
 use serde_json::json;
 
 use super::{mails_in, outbox as outbox_rows, wait_for_mails};
-use crate::helpers::{data, spawn_app, spawn_app_without_worker};
+use crate::helpers::{TestApp, data, spawn_app, spawn_app_without_worker};
 
 fn reset_mail(to: &str) -> NewMail {
     NewMail {
@@ -53,9 +56,61 @@ async fn a_mail_handed_over_twice_is_sent_once() {
     app.state.jobs.mail_recorded(id).await;
     app.state.jobs.mail_recorded(id).await;
 
-    wait_for_mails(&app.mail_dir, Some("fay@example.com"), 1).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Both jobs ran to the end — the second found the row sent (or claimed) and did nothing.
+    wait_for_finished_jobs(&app, id, 2).await;
     assert_eq!(mails_in(&app.mail_dir, None).len(), 1);
+    let rows = outbox_rows(&app).await;
+    assert!(rows[0].sent_at.is_some());
+    assert_eq!(rows[0].attempts, 1, "one claim, one send");
+}
+
+/// Waits until apalis has finished (`Done`) `count` jobs for outbox row `id`, and checks that
+/// no job for it is left in the queue.
+async fn wait_for_finished_jobs(app: &TestApp, id: Uuid, count: i64) {
+    let started = Instant::now();
+    loop {
+        let (queued, done) = jobs_for(app, id).await;
+        if done >= count {
+            assert_eq!(queued, done, "every job for the mail finished");
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{done} of {queued} jobs for the mail finished, expected {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many jobs apalis holds for outbox row `id`, and how many of them are `Done` (apalis
+/// keeps finished jobs until vacuumed, which saaskit never asks for).
+async fn jobs_for(app: &TestApp, id: Uuid) -> (i64, i64) {
+    let db = &app.state.db;
+    let (sql, pattern) = match db.get_database_backend() {
+        DbBackend::Postgres => (
+            "SELECT COUNT(*) AS queued, COUNT(*) FILTER (WHERE status = 'Done') AS done \
+             FROM apalis.jobs WHERE convert_from(job, 'UTF8') LIKE $1",
+            format!("%{id}%"),
+        ),
+        _ => (
+            "SELECT COUNT(*) AS queued, COALESCE(SUM(status = 'Done'), 0) AS done \
+             FROM Jobs WHERE CAST(job AS TEXT) LIKE ?",
+            format!("%{id}%"),
+        ),
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            [pattern.into()],
+        ))
+        .await
+        .expect("the job queue is readable")
+        .expect("one row");
+    (
+        row.try_get("", "queued").expect("a count"),
+        row.try_get("", "done").expect("a count"),
+    )
 }
 
 #[tokio::test]

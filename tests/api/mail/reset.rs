@@ -171,3 +171,47 @@ async fn reset_requests_count_against_the_per_address_rate_of_login_and_signup()
     assert_eq!(error_code(&third), "RATE_LIMITED", "{third}");
     assert_eq!(third["errors"][0]["extensions"]["retryAfter"], 30);
 }
+
+#[tokio::test]
+async fn concurrent_reset_requests_on_two_nodes_send_exactly_three_mails() {
+    use entity::{password_resets, users};
+    let app = spawn_app().await;
+    let other = app.second_node().await;
+    app.signup("race@example.com").await;
+    let requests = (0..16).map(|i| {
+        let node = if i % 2 == 0 { &app } else { &other };
+        async move { request(node, "race@example.com").await }
+    });
+    for response in futures::future::join_all(requests).await {
+        assert_eq!(data(&response)["requestPasswordReset"], true, "{response}");
+    }
+
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq("race@example.com"))
+        .one(&app.state.db)
+        .await
+        .expect("a query")
+        .expect("the user");
+    let keys = password_resets::Entity::find()
+        .filter(password_resets::Column::UserId.eq(user.id))
+        .all(&app.state.db)
+        .await
+        .expect("a query");
+    assert_eq!(keys.len(), 3, "reset keys issued");
+    assert_eq!(outbox(&app).await.len(), 3, "reset mails recorded");
+    // And sent, by either node's worker: three in all, never more.
+    let sent = || {
+        super::mails_in(&app.mail_dir, Some("race@example.com")).len()
+            + super::mails_in(&other.mail_dir, Some("race@example.com")).len()
+    };
+    let started = std::time::Instant::now();
+    while sent() < 3 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "mails not sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(sent(), 3);
+}

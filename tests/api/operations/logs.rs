@@ -3,87 +3,14 @@
 //! of that one process counts exactly what the flow did.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::process::Server;
 use super::sample;
 use crate::helpers::{TestDatabase, data, error_code, test_client};
 use crate::mail::{mails_in, text_part};
-
-/// A `saaskit serve` process with its stderr in a file.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path, db_url: &str, root_key: &str, metrics_token: &str) -> Server {
-    let log = dir.join("saaskit.log");
-    let file = std::fs::File::create(&log).expect("a log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_saaskit"))
-        .arg("serve")
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env("SAASKIT_LOG", "debug")
-        .env("DATABASE_URL", db_url)
-        .env("SAASKIT_BIND", "127.0.0.1:0")
-        .env("SAASKIT_ROOT_KEY", root_key)
-        .env("SAASKIT_METRICS_TOKEN", metrics_token)
-        .env("SAASKIT_MAIL_DIR", dir.join("mail"))
-        .env("SAASKIT_HTTP_WORKERS", "1")
-        .env("SAASKIT_JOB_POLL_EVERY", "100ms")
-        .env("SAASKIT_OUTBOX_SWEEP_EVERY", "300ms")
-        // As the in-process tests: a queued mail whose job stalls is delivered by the sweep.
-        .env("SAASKIT_OUTBOX_STALE_AFTER", "3s")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("saaskit starts");
-    let started = Instant::now();
-    let base = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(at) = text.find("saaskit listening on http://") {
-            let rest = &text[at + "saaskit listening on ".len()..];
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("an address")
-                .to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "saaskit did not start:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Server { child, base }
-}
-
-impl Server {
-    async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let mut request = test_client()
-            .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("json")
-    }
-}
 
 /// Waits for the mail to `to` whose text holds `marker`, and returns its text.
 async fn mail_text(dir: &Path, to: &str, marker: &str) -> String {
@@ -126,7 +53,15 @@ async fn a_full_flow_at_debug_logs_no_secret_and_is_counted_exactly() {
     let db = TestDatabase::create(&dir).await;
     let root_key = saaskit::auth::keys::generate_hex();
     let metrics_token = "metrics-token-5f1c9a";
-    let server = start(dir.path(), &db.url(), &root_key, metrics_token);
+    let server = Server::start(
+        dir.path(),
+        &db.url(),
+        &[
+            ("SAASKIT_LOG", "debug"),
+            ("SAASKIT_ROOT_KEY", &root_key),
+            ("SAASKIT_METRICS_TOKEN", metrics_token),
+        ],
+    );
     let mail_dir = dir.path().join("mail");
     let owner_password = "owner password 8d2e";
     let member_password = "member password 41ab";
@@ -248,12 +183,9 @@ async fn a_full_flow_at_debug_logs_no_secret_and_is_counted_exactly() {
     let logout: Value = response.json().await.expect("json");
     assert_eq!(data(&logout)["logout"], true);
 
-    let metrics = test_client()
-        .get(format!("{}/metrics", server.base))
-        .bearer_auth(metrics_token)
-        .send()
+    let metrics = server
+        .get("/metrics", Some(metrics_token))
         .await
-        .expect("sent")
         .text()
         .await
         .expect("text");

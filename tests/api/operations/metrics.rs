@@ -1,69 +1,116 @@
 //! `/metrics`: what it holds, where it is served and who may read it. The recorder is one per
-//! process and tests run side by side, so these tests see counters move by at least what they
-//! did; `logs.rs` checks exact figures on a process of its own.
+//! process, and in-process tests share theirs with every test running beside them: whatever
+//! counts what a test did is read from a `saaskit serve` process of the test's own
+//! ([`super::process`]), where each figure is exactly what the test did.
+
+use std::path::Path;
 
 use serde_json::json;
 
-use super::{sample, scrape};
-use crate::helpers::{data, error_code, spawn_app, spawn_app_with};
+use super::process::Server;
+use super::sample;
+use crate::helpers::{TestDatabase, data, error_code, spawn_app_with};
 
-const RECORD: &str = "mutation($input: RecordUsageInput!) { recordUsage(input: $input) { used } }";
+const RECORD: &str =
+    "mutation Record($input: RecordUsageInput!) { recordUsage(input: $input) { used } }";
+
+/// Signs up on `server`; the owner's token and the SDK key.
+async fn signup(server: &Server, email: &str) -> (String, String) {
+    let response = server
+        .graphql(
+            "mutation($input: SignupInput!) { signup(input: $input) {
+                token viewer { business { apiKey } } } }",
+            json!({ "input": { "email": email, "password": crate::helpers::PASSWORD,
+                               "name": "Owner", "businessName": "Metrics" } }),
+            None,
+        )
+        .await;
+    let signup = &data(&response)["signup"];
+    let text = |value: &serde_json::Value| value.as_str().expect("a string").to_owned();
+    (
+        text(&signup["token"]),
+        text(&signup["viewer"]["business"]["apiKey"]),
+    )
+}
+
+async fn scrape(server: &Server) -> String {
+    let response = server.get("/metrics", None).await;
+    assert_eq!(response.status(), 200, "/metrics answers");
+    let content_type = response.headers()["content-type"].to_str().expect("ascii");
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    response.text().await.expect("text")
+}
+
+fn server_in(dir: &Path, db: &TestDatabase, env: &[(&str, &str)]) -> Server {
+    Server::start(dir, &db.url(), env)
+}
 
 #[tokio::test]
-async fn metrics_are_prometheus_text_with_pools_and_usage_outcomes() {
-    let app = spawn_app().await;
-    let account = app.signup("metrics@example.com").await;
-    let before = scrape(&app).await;
+async fn metrics_count_exactly_the_usage_outcomes_and_operations_served_with_pools() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = TestDatabase::create(&dir).await;
+    let server = server_in(dir.path(), &db, &[]);
+    let (_, sdk_key) = signup(&server, "metrics@example.com").await;
     for key in ["m-1", "m-2", "m-2"] {
-        let response = app
+        let response = server
             .graphql(
                 RECORD,
                 json!({ "input": { "metric": "recordings", "idempotencyKey": key } }),
-                Some(&account.api_key),
+                Some(&sdk_key),
             )
             .await;
         data(&response);
     }
-    let refused = app
+    let refused = server
         .graphql(
             RECORD,
             json!({ "input": { "metric": "no-such-metric" } }),
-            Some(&account.api_key),
+            Some(&sdk_key),
         )
         .await;
     assert_eq!(error_code(&refused), "BAD_USER_INPUT");
 
-    let response = app.get("/metrics").await;
-    let content_type = response.headers()["content-type"].to_str().expect("ascii");
-    assert!(content_type.starts_with("text/plain"), "{content_type}");
-    let after = response.text().await.expect("text");
-    let moved = |name: &str, labels: &[(&str, &str)]| {
-        sample(&after, name, labels) - sample(&before, name, labels)
-    };
-    assert!(moved("saaskit_usage_accepted_total", &[("duplicate", "false")]) >= 2.0);
-    assert!(moved("saaskit_usage_accepted_total", &[("duplicate", "true")]) >= 1.0);
-    assert!(
-        moved(
-            "saaskit_usage_refused_total",
-            &[("reason", "BAD_USER_INPUT")]
-        ) >= 1.0
+    let text = scrape(&server).await;
+    let count = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels);
+    let accepted = "saaskit_usage_accepted_total";
+    assert_eq!(count(accepted, &[("duplicate", "false")]), 2.0, "{text}");
+    assert_eq!(count(accepted, &[("duplicate", "true")]), 1.0);
+    let refused = "saaskit_usage_refused_total";
+    assert_eq!(count(refused, &[("reason", "BAD_USER_INPUT")]), 1.0);
+    assert_eq!(count(refused, &[]), 1.0, "nothing else was refused");
+    let served = "saaskit_http_requests_total";
+    assert_eq!(
+        count(served, &[("operation", "Record"), ("code", "OK")]),
+        3.0
     );
-    assert!(
-        moved(
-            "saaskit_http_requests_total",
-            &[("operation", "anonymous"), ("code", "OK")]
-        ) >= 3.0
+    assert_eq!(
+        count(
+            served,
+            &[("operation", "Record"), ("code", "BAD_USER_INPUT")]
+        ),
+        1.0
     );
-    assert!(after.contains("# TYPE saaskit_http_request_duration_seconds histogram"));
-    assert!(after.contains("saaskit_http_request_duration_seconds_bucket{"));
+    assert_eq!(
+        count(served, &[("operation", "anonymous"), ("code", "OK")]),
+        1.0,
+        "the signup"
+    );
+    assert!(text.contains("# TYPE saaskit_http_request_duration_seconds histogram"));
+    assert_eq!(
+        count(
+            "saaskit_http_request_duration_seconds_count",
+            &[("operation", "Record")]
+        ),
+        4.0
+    );
     for pool in ["main", "http", "worker", "jobs", "usage"] {
         assert!(
-            after.contains(&format!(
+            text.contains(&format!(
                 "saaskit_db_pool_connections{{pool=\"{pool}\",state=\"idle\"}}"
             )),
-            "pool {pool} is sampled:\n{after}"
+            "pool {pool} is sampled:\n{text}"
         );
-        assert!(sample(&after, "saaskit_db_pool_max_connections", &[("pool", pool)]) >= 1.0);
+        assert!(count("saaskit_db_pool_max_connections", &[("pool", pool)]) >= 1.0);
     }
 }
 
@@ -122,11 +169,16 @@ async fn a_metrics_bind_moves_metrics_off_the_api_port() {
 }
 
 #[tokio::test]
-async fn mail_jobs_are_counted_when_they_run() {
-    let app = spawn_app().await;
-    app.signup("jobs@example.com").await;
-    let before = scrape(&app).await;
-    let response = app
+async fn a_mail_job_is_counted_once_when_it_runs() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = TestDatabase::create(&dir).await;
+    // The sweep never takes the mail over: the one job sends it.
+    let server = server_in(dir.path(), &db, &[("SAASKIT_OUTBOX_STALE_AFTER", "1h")]);
+    signup(&server, "jobs@example.com").await;
+    let before = scrape(&server).await;
+    let run = |text: &str| sample(text, "saaskit_jobs_run_total", &[("kind", "send_mail")]);
+    assert_eq!(run(&before), 0.0, "{before}");
+    let response = server
         .graphql(
             "mutation { requestPasswordReset(email: \"jobs@example.com\") }",
             json!({}),
@@ -134,10 +186,17 @@ async fn mail_jobs_are_counted_when_they_run() {
         )
         .await;
     data(&response);
-    crate::mail::wait_for_mails(&app.mail_dir, Some("jobs@example.com"), 1).await;
-    let after = scrape(&app).await;
-    let run = |text: &str| sample(text, "saaskit_jobs_run_total", &[("kind", "send_mail")]);
-    assert!(run(&after) - run(&before) >= 1.0, "{after}");
+    crate::mail::wait_for_mails(&dir.path().join("mail"), Some("jobs@example.com"), 1).await;
+
+    let after = scrape(&server).await;
+    assert_eq!(run(&after), 1.0, "{after}");
+    let failed = sample(
+        &after,
+        "saaskit_jobs_failed_total",
+        &[("kind", "send_mail")],
+    );
+    assert_eq!(failed, 0.0);
+    assert_eq!(sample(&after, "saaskit_outbox_rehanded_total", &[]), 0.0);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod batches;
 mod hardening;
 mod logs;
 mod metrics;
+mod process;
 mod rates;
 mod request_ids;
 

@@ -2,6 +2,7 @@
 
 mod invitations;
 mod keys;
+mod mail_cap;
 mod members;
 mod seats;
 
