@@ -13,6 +13,7 @@ use crate::services::outbox::{self, NewMail, Template};
 use crate::services::{audit, locks, validate};
 
 /// `inviteTeamMember`'s input.
+#[derive(Clone)]
 pub struct Invite {
     pub email: String,
     pub role: Role,
@@ -37,6 +38,16 @@ pub struct Sent {
 /// [`mail_cap::PER_ADDRESS`] times in the last hour.
 #[tracing::instrument(skip_all, fields(business = %actor.business_id))]
 pub async fn invite(
+    db: &DatabaseConnection,
+    public_url: &str,
+    actor: &Actor,
+    input: Invite,
+    now: DateTime<Utc>,
+) -> Result<Sent, AppError> {
+    locks::retrying(|| invite_once(db, public_url, actor, input.clone(), now)).await
+}
+
+async fn invite_once(
     db: &DatabaseConnection,
     public_url: &str,
     actor: &Actor,

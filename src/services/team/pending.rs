@@ -26,6 +26,16 @@ pub async fn resend(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Sent, AppError> {
+    locks::retrying(|| resend_once(db, public_url, actor, id, now)).await
+}
+
+async fn resend_once(
+    db: &DatabaseConnection,
+    public_url: &str,
+    actor: &Actor,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Sent, AppError> {
     let txn = crate::db::begin_write(db).await?;
     // The team lock serializes re-sends with every other mailing step of the business.
     locks::team(&txn, actor.business_id).await?;
@@ -63,6 +73,15 @@ pub async fn resend(
 /// As [`resend`].
 #[tracing::instrument(skip_all, fields(business = %actor.business_id))]
 pub async fn revoke(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    locks::retrying(|| revoke_once(db, actor, id, now)).await
+}
+
+async fn revoke_once(
     db: &DatabaseConnection,
     actor: &Actor,
     id: Uuid,
