@@ -64,14 +64,15 @@ async fn a_mail_handed_over_twice_is_sent_once() {
     assert_eq!(rows[0].attempts, 1, "one claim, one send");
 }
 
-/// Waits until apalis has finished (`Done`) `count` jobs for outbox row `id`, and checks that
-/// no job for it is left in the queue.
+/// Waits until apalis has finished (`Done`) at least `count` jobs for outbox row `id` and no job
+/// for it is left in the queue.
 async fn wait_for_finished_jobs(app: &TestApp, id: Uuid, count: i64) {
     let started = Instant::now();
     loop {
         let (queued, done) = jobs_for(app, id).await;
-        if done >= count {
-            assert_eq!(queued, done, "every job for the mail finished");
+        // The sweep may hand the row over once more before the hand-overs mark it: every job
+        // queued for it must finish, at least `count` of them.
+        if done >= count && queued == done {
             return;
         }
         assert!(
