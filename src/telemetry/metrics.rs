@@ -194,6 +194,7 @@ pub fn cycle_pass(summary: &crate::services::billing::cycle::Summary) {
         ("plan_change", summary.plan_changes),
         ("skipped", summary.skipped),
         ("failed", summary.failed),
+        ("recovered", summary.recovered),
     ] {
         counter!(CYCLE_TRANSITIONS, "transition" => transition).increment(n);
     }
