@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::archive::{Span, archive_and_reset};
 use super::decide::{self, Ending, Outcome, Paid};
-use super::renew_one_statement;
+use super::renew_one_statement::{self, Renewed};
 use crate::error::AppError;
 use crate::services::billing::charges::{self, Claim};
 use crate::services::billing::periods::Period;
@@ -491,7 +491,7 @@ async fn renew_in_one_statement<C: ConnectionTrait + TransactionTrait>(
     let (anchor, period) = decide::next_period(sub, old_plan, plan, now)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("period past the calendar")))?;
     let plan_changed = plan.id != sub.plan_id;
-    let renewal = renew_one_statement::Renewal {
+    let renewal = || renew_one_statement::Renewal {
         plan_id: plan.id,
         plan_code: &plan.code,
         period,
@@ -500,19 +500,26 @@ async fn renew_in_one_statement<C: ConnectionTrait + TransactionTrait>(
         renewed: renewed_data(sub, paid, period),
         plan_changed: plan_changed.then(|| plan_change_data(sub, plan)),
     };
-    // The subscription is locked first, in a statement of its own: the renewal's statement
-    // then starts after every usage write that held it shared has committed, and its snapshot
-    // sees the counters they created. One statement alone would wait for them at its UPDATE
-    // but read the counters in the snapshot it took before: a counter created by a first use
-    // in flight would be neither archived nor reset, and the old period's use would stay in
-    // the new one (`billing_cycle::races::recordings_racing_a_renewal_…`).
-    let txn = crate::db::begin_write(db).await?;
-    locks::subscription_exclusive(&txn, sub.business_id).await?;
-    let renewed = renew_one_statement::renew(&txn, sub, renewal, now).await?;
-    txn.commit().await?;
+    // Alone, the statement is exact only when every resetting counter already exists: it
+    // waits for the usage writes in flight at its UPDATE but reads the counters in the
+    // snapshot it took before, so a counter created by a first use in flight would be neither
+    // archived nor reset, and the old period's use would stay in the new one
+    // (`billing_cycle::races::recordings_racing_a_renewal_…`). When one is missing it writes
+    // nothing, and the renewal runs again after the subscription is locked in a statement of
+    // its own: the statement then begins after every such write has committed.
+    let renewed = match renew_one_statement::renew(db, sub, renewal(), true, now).await? {
+        Renewed::CounterMissing => {
+            let txn = crate::db::begin_write(db).await?;
+            locks::subscription_exclusive(&txn, sub.business_id).await?;
+            let renewed = renew_one_statement::renew(&txn, sub, renewal(), false, now).await?;
+            txn.commit().await?;
+            renewed
+        }
+        renewed => renewed,
+    };
     Ok(match renewed {
-        Some(_) => Settled::Renewed { plan_changed },
-        None => Settled::Skipped,
+        Renewed::Archived(_) => Settled::Renewed { plan_changed },
+        Renewed::Skipped | Renewed::CounterMissing => Settled::Skipped,
     })
 }
 

@@ -2,13 +2,13 @@
 //!
 //! The portable renewal ([`super::renew::settle`]) is a transaction of six statements: claim
 //! the subscription, lock its counters, archive them, reset them, write the audit. On
-//! PostgreSQL the same writes fit in one statement of data-modifying CTEs, run right after the
-//! subscription row is locked in the same transaction: four round trips (`BEGIN`, the lock,
-//! the statement, `COMMIT`) instead of nine, which is what lets a pass keep up with the
-//! database (`bench/cycle.sh`). The lock comes first so that the statement's snapshot is taken
-//! after every usage write in flight has committed (see `renew_in_one_statement`). Every write
-//! hangs off `claimed` — the conditional update of the subscription as it was read — so a
-//! renewal that lost the race to another pass writes nothing, exactly as the portable one.
+//! PostgreSQL the same writes fit in one statement of data-modifying CTEs, which commits on
+//! its own: one round trip instead of eight (with `BEGIN` and `COMMIT`), which is what lets a
+//! pass keep up with the database (`bench/cycle.sh`). Every write hangs off `claimed` — the
+//! conditional update of the subscription as it was read — so a renewal that lost the race to
+//! another pass writes nothing, exactly as the portable one. Alone, the statement is exact
+//! only when every resetting counter already exists (see [`renew`]); otherwise the caller runs
+//! it again after locking the subscription.
 
 use chrono::{DateTime, Utc};
 use entity::subscriptions;
@@ -28,11 +28,23 @@ macro_rules! uuid_v7 {
     };
 }
 
+/// A resetting metric of the old plan ($4) with no counter of subscription $1 in the
+/// statement's snapshot: a first use may be creating it right now, unseen by the statement.
+macro_rules! missing {
+    () => {
+        "SELECT 1 FROM plan_limits l WHERE l.plan_id = $4 AND l.resets_each_period \
+         AND NOT EXISTS (SELECT 1 FROM usage_counters c WHERE c.subscription_id = $1 \
+         AND c.metric = l.metric)"
+    };
+}
+
 /// $1 id, $2 old period end, $3 old status, $4 old plan, $5 old scheduled plan, $6 old
 /// cancel flag, $7 old credits (the subscription as read); $8 new plan, $9 new period start,
 /// $10 new period end, $11 anchor, $12 credits spent, $13 now; $14 renewal audit id, $15 its
 /// data (without `countersArchived`, added here); $16 plan-change audit id (NULL: none),
-/// $17 its data; $18 business, $19 audit target (the plan's code).
+/// $17 its data; $18 business, $19 audit target (the plan's code); $20 the old period's start;
+/// $21 whether to refuse (write nothing, `missing` true) when a resetting counter is missing
+/// from the statement's snapshot.
 const RENEW: &str = concat!(
     "WITH claimed AS (\
        UPDATE subscriptions SET plan_id = $8, scheduled_plan_id = NULL, updated_at = $13, \
@@ -41,6 +53,9 @@ const RENEW: &str = concat!(
        WHERE id = $1 AND current_period_end = $2 AND status = $3 AND plan_id = $4 \
          AND scheduled_plan_id IS NOT DISTINCT FROM $5 AND cancel_at_period_end = $6 \
          AND credit_periods = $7 \
+         AND NOT ($21 AND EXISTS (",
+    missing!(),
+    ")) \
        RETURNING id), \
      counters AS (\
        SELECT c.metric, c.used FROM usage_counters c \
@@ -67,7 +82,10 @@ const RENEW: &str = concat!(
                                             (SELECT count(*) FROM archived)))::json)) \
          AS a(id, action, data) \
        WHERE a.id IS NOT NULL) \
-     SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM archived) AS archived"
+     SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM archived) AS archived, \
+       EXISTS (",
+    missing!(),
+    ") AS missing"
 );
 
 /// A renewal's new state, as [`super::decide`] chose it.
@@ -83,8 +101,22 @@ pub struct Renewal<'a> {
     pub plan_changed: Option<serde_json::Value>,
 }
 
-/// Renews `sub` if it is still as read. `None` when another pass (or a person) changed it
-/// first; else how many counters were archived.
+/// What the statement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewed {
+    /// Renewed; this many counters archived.
+    Archived(u64),
+    /// Another pass (or a person) changed the subscription first: nothing written.
+    Skipped,
+    /// Asked to (`whole`), it wrote nothing: a resetting metric had no counter in its snapshot,
+    /// so a first use may be creating one unseen. Renew holding the subscription instead.
+    CounterMissing,
+}
+
+/// Renews `sub` if it is still as read. With `whole`, only when every resetting metric of the
+/// old plan already has a counter (then no first use can be creating one the statement would
+/// not see): on its own, the statement is exact only then. Without it, the caller holds the
+/// subscription exclusive, so every usage write has committed before the statement began.
 ///
 /// # Errors
 /// The database failed; nothing is written then (one statement).
@@ -92,8 +124,9 @@ pub async fn renew<C: ConnectionTrait>(
     db: &C,
     sub: &subscriptions::Model,
     renewal: Renewal<'_>,
+    whole: bool,
     now: DateTime<Utc>,
-) -> Result<Option<u64>, AppError> {
+) -> Result<Renewed, AppError> {
     let plan_change_id = renewal.plan_changed.as_ref().map(|_| Uuid::now_v7());
     let renewed_id = Uuid::now_v7();
     let values: Vec<Value> = vec![
@@ -117,6 +150,7 @@ pub async fn renew<C: ConnectionTrait>(
         sub.business_id.into(),
         renewal.plan_code.to_owned().into(),
         sub.current_period_start.into(),
+        whole.into(),
     ];
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
@@ -128,5 +162,12 @@ pub async fn renew<C: ConnectionTrait>(
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the renewal returned no row")))?;
     let claimed: i64 = row.try_get("", "claimed")?;
     let archived: i64 = row.try_get("", "archived")?;
-    Ok((claimed > 0).then(|| u64::try_from(archived).unwrap_or(0)))
+    let missing: bool = row.try_get("", "missing")?;
+    Ok(if claimed > 0 {
+        Renewed::Archived(u64::try_from(archived).unwrap_or(0))
+    } else if whole && missing {
+        Renewed::CounterMissing
+    } else {
+        Renewed::Skipped
+    })
 }
