@@ -23,12 +23,14 @@ use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::periods::Cadence;
 use super::provider::Charge;
 use super::subscription::cadence;
 use crate::error::AppError;
+use crate::services::audit;
 
 /// How long a claimed charge may take before it counts as cut off.
 pub const LEASE: TimeDelta = TimeDelta::minutes(5);
@@ -171,6 +173,72 @@ pub async fn last_declined_renewal<C: ConnectionTrait>(
         .and_then(|charge| charge.settled_at))
 }
 
+/// Settles an approved `charge` whose purchase could no longer be made (the subscription
+/// changed meanwhile) as `unapplied`, and audits it for staff to refund. Nothing when another
+/// process settled it first.
+pub async fn settle_unapplied<C: ConnectionTrait>(
+    txn: &C,
+    charge: &billing_charges::Model,
+    actor: Option<Uuid>,
+    target: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if !settle(txn, charge.id, ChargeStatus::Unapplied, None, now).await? {
+        return Ok(());
+    }
+    tracing::warn!(charge_id = %charge.id, "an approved charge could not be applied; refund it");
+    let entry = audit::Entry {
+        business_id: Some(charge.business_id),
+        actor_user_id: actor,
+        action: "subscription.charge_unapplied",
+        target: Some(target.to_owned()),
+        data: Some(
+            json!({ "amountCents": charge.amount_cents, "chargeId": charge.id,
+                           "purpose": charge.purpose }),
+        ),
+    };
+    audit::record(txn, entry, now).await
+}
+
+/// Declined plan changes and restarts one subscription may try per [`DECLINES_WINDOW`]: a
+/// caller with a declining card cannot make saaskit ask the provider without end.
+pub const MAX_DECLINES: u64 = 5;
+/// The window [`MAX_DECLINES`] counts over.
+pub const DECLINES_WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// Refuses another paid change of `subscription_id` after [`MAX_DECLINES`] declines in the
+/// last [`DECLINES_WINDOW`]. Call it holding the subscription exclusive, before claiming.
+///
+/// # Errors
+/// `RATE_LIMITED` with `retryAfter`: the seconds until the oldest counted decline leaves the
+/// window.
+pub async fn ensure_may_try<C: ConnectionTrait>(
+    txn: &C,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let declined: Vec<DateTime<Utc>> = billing_charges::Entity::find()
+        .select_only()
+        .column(billing_charges::Column::CreatedAt)
+        .filter(billing_charges::Column::SubscriptionId.eq(subscription_id))
+        .filter(billing_charges::Column::Status.eq(ChargeStatus::Declined))
+        .filter(billing_charges::Column::Purpose.ne(ChargePurpose::Renewal))
+        .filter(billing_charges::Column::CreatedAt.gt(now - DECLINES_WINDOW))
+        .order_by_desc(billing_charges::Column::CreatedAt)
+        .limit(MAX_DECLINES)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    match declined.last() {
+        Some(oldest) if declined.len() as u64 >= MAX_DECLINES => Err(AppError::RateLimited {
+            retry_after_secs: u64::try_from((*oldest + DECLINES_WINDOW - now).num_seconds())
+                .unwrap_or(0)
+                .max(1),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// What the provider is asked for `charge`.
 pub fn request(charge: &billing_charges::Model) -> Charge {
     Charge {
@@ -233,18 +301,20 @@ pub fn prorated(
     end: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> i64 {
-    let left = (end - now.max(start)).num_seconds().max(0);
-    let per_second = |plan: &plans::Model| -> f64 {
-        let length = period_seconds(cadence(plan), start);
-        plan.price_cents as f64 / length as f64
-    };
-    let difference = (per_second(to) - per_second(from)) * left as f64;
-    // Whole cents, up; a difference below a thousandth of a cent is rounding noise.
-    if difference < 0.001 {
-        0
-    } else {
-        difference.ceil() as i64
+    let left = i128::from((end - now.max(start)).num_seconds().max(0));
+    let (to_len, from_len) = (
+        i128::from(period_seconds(cadence(to), start)),
+        i128::from(period_seconds(cadence(from), start)),
+    );
+    // In exact integers: to's price per second minus from's, times the seconds left, as one
+    // fraction over both periods' lengths; whole cents, rounded up.
+    let numerator =
+        (i128::from(to.price_cents) * from_len - i128::from(from.price_cents) * to_len) * left;
+    let denominator = to_len * from_len;
+    if numerator <= 0 {
+        return 0;
     }
+    i64::try_from((numerator + denominator - 1) / denominator).unwrap_or(i64::MAX)
 }
 
 fn period_seconds(cadence: Cadence, start: DateTime<Utc>) -> i64 {

@@ -144,6 +144,25 @@ async fn a_charge_cut_off_halfway_is_asked_again_with_its_key_by_the_next_pass()
         )
         .await;
     assert_eq!(error_code(&cancel), "CONFLICT");
+    let staff = app.staff_token("staff@example.com").await;
+    let unlimited = plan_id(&app, "unlimited").await;
+    for grant in [
+        format!(
+            "mutation {{ grantCreditPeriods(businessId: \"{}\", periods: 1) {{ creditPeriods }} }}",
+            account.business_id
+        ),
+        format!(
+            "mutation {{ grantPlan(businessId: \"{}\", planId: \"{unlimited}\") {{ status }} }}",
+            account.business_id
+        ),
+    ] {
+        let refused = app.graphql(&grant, json!({}), Some(&staff)).await;
+        assert_eq!(
+            error_code(&refused),
+            "CONFLICT",
+            "staff wait too: {refused}"
+        );
+    }
 
     let summary = pass_with(&app, &Shared(billing.clone())).await;
     assert_eq!(summary.recovered, 1, "{summary:?}");
@@ -305,6 +324,73 @@ async fn a_scheduled_downgrade_that_no_longer_fits_is_declined_and_the_owner_tol
         (pro, 4_900),
         "pro is what renews, and what is paid"
     );
+}
+
+#[tokio::test]
+async fn a_renewal_waits_for_a_plan_change_being_paid_for() {
+    let clock = manual_clock();
+    let gate = Arc::new(Gate::default());
+    let app = spawn_app_billed(shared_clock(&clock), gate.clone()).await;
+    let mut account = app.signup("inflight@example.com").await;
+    let pro = plan_id(&app, "pro").await;
+    let before = subscription(&app, &account).await;
+    // A minute before the free period ends the owner upgrades; while the charge is being taken
+    // the period ends and the cycle comes.
+    let end = at(&before["currentPeriodEnd"]);
+    advance(
+        &app,
+        &clock,
+        &mut account,
+        end - app.state.clock.now() - TimeDelta::minutes(1),
+    )
+    .await;
+    let (changed, ()) = tokio::join!(change_plan(&app, &account, &pro, "IMMEDIATELY"), async {
+        gate.entered.notified().await;
+        // Past the period's end, within the charge's lease (else the pass takes it over).
+        clock.advance(TimeDelta::minutes(2));
+        let summary = pass(&app).await;
+        assert_eq!(
+            (summary.renewed, summary.skipped),
+            (0, 1),
+            "the free renewal waits for the charge: {summary:?}"
+        );
+        gate.release.notify_one();
+    });
+    let changed = &data(&changed)["changePlan"];
+    assert_eq!(changed["plan"]["code"], "pro");
+    assert_eq!(changed["currentPeriodEnd"], before["currentPeriodEnd"]);
+    assert_eq!(charges_of(&app).await[0].status, ChargeStatus::Applied);
+    // Then the period that ended renews on pro, paid for.
+    assert_eq!(pass(&app).await.renewed, 1);
+}
+
+#[tokio::test]
+async fn a_declining_card_is_tried_five_times_an_hour_at_most() {
+    let clock = manual_clock();
+    let billing = Arc::new(Recording::default());
+    billing.decline.store(true, Ordering::SeqCst);
+    let app = spawn_app_billed(shared_clock(&clock), billing.clone()).await;
+    let mut account = app.signup("hammer@example.com").await;
+    let pro = plan_id(&app, "pro").await;
+    for _ in 0..5 {
+        let refused = change_plan(&app, &account, &pro, "IMMEDIATELY").await;
+        assert_eq!(error_code(&refused), "PAYMENT_DECLINED");
+    }
+    let limited = change_plan(&app, &account, &pro, "IMMEDIATELY").await;
+    assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
+    let retry = limited["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .expect("retryAfter");
+    assert!((1..=3_600).contains(&retry), "{retry}");
+    assert_eq!(
+        billing.asked().len(),
+        5,
+        "the provider was not asked a sixth time"
+    );
+    advance(&app, &clock, &mut account, TimeDelta::hours(1)).await;
+    billing.decline.store(false, Ordering::SeqCst);
+    let paid = change_plan(&app, &account, &pro, "IMMEDIATELY").await;
+    assert_eq!(data(&paid)["changePlan"]["plan"]["code"], "pro");
 }
 
 fn at(value: &Value) -> DateTime<Utc> {

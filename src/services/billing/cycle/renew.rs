@@ -140,7 +140,8 @@ async fn without_charge<C: ConnectionTrait + TransactionTrait>(
     }
     let txn = crate::db::begin_write(db).await?;
     let locked = locks::subscription_exclusive(&txn, sub.business_id).await?;
-    if !same(&locked, sub) {
+    // A plan change being paid for settles first (nothing moves under a charge).
+    if !same(&locked, sub) || charges::pending_of(&txn, sub.id).await?.is_some() {
         txn.rollback().await?;
         return Ok(Step::Settled(Settled::Skipped));
     }
@@ -253,9 +254,7 @@ pub(super) async fn commit<C: ConnectionTrait + TransactionTrait>(
                 None
             };
             if !as_claimed || declined.is_some() {
-                if charges::settle(&txn, charge.id, ChargeStatus::Unapplied, None, now).await? {
-                    unapplied(&txn, &sub, charge, plan, now).await?;
-                }
+                charges::settle_unapplied(&txn, charge, None, &plan.code, now).await?;
                 Settled::Skipped
             } else if charges::settle(&txn, charge.id, ChargeStatus::Applied, None, now).await? {
                 let outcome = Outcome::Renew(Paid::Provider);
@@ -268,28 +267,6 @@ pub(super) async fn commit<C: ConnectionTrait + TransactionTrait>(
     };
     txn.commit().await?;
     Ok(settled)
-}
-
-/// An approved charge whose renewal could not be written: audited for staff to refund.
-async fn unapplied<C: ConnectionTrait>(
-    txn: &C,
-    sub: &subscriptions::Model,
-    charge: &billing_charges::Model,
-    plan: &plans::Model,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    tracing::warn!(charge_id = %charge.id, "an approved renewal could not be applied; refund it");
-    let entry = audit::Entry {
-        business_id: Some(sub.business_id),
-        actor_user_id: None,
-        action: "subscription.charge_unapplied",
-        target: Some(plan.code.clone()),
-        data: Some(
-            json!({ "amountCents": charge.amount_cents, "chargeId": charge.id,
-                           "purpose": charge.purpose }),
-        ),
-    };
-    audit::record(txn, entry, now).await
 }
 
 /// Whether the row locked now is the subscription the pass read.

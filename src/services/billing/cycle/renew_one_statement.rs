@@ -44,7 +44,11 @@ macro_rules! missing {
 /// data (without `countersArchived`, added here); $16 plan-change audit id (NULL: none),
 /// $17 its data; $18 business, $19 audit target (the plan's code); $20 the old period's start;
 /// $21 whether to refuse (write nothing, `missing` true) when a resetting counter is missing
-/// from the statement's snapshot.
+/// from the statement's snapshot. A subscription with a charge pending in the snapshot is
+/// left alone (as the portable renewal leaves it): the charge settles first. A charge claimed
+/// after the snapshot but before this statement locked the row is the one case it cannot
+/// see; that charge then finds the period moved on and is settled `unapplied`, audited for
+/// staff to refund.
 const RENEW: &str = concat!(
     "WITH claimed AS (\
        UPDATE subscriptions SET plan_id = $8, scheduled_plan_id = NULL, updated_at = $13, \
@@ -56,6 +60,8 @@ const RENEW: &str = concat!(
          AND NOT ($21 AND EXISTS (",
     missing!(),
     ")) \
+         AND NOT EXISTS (SELECT 1 FROM billing_charges b WHERE b.subscription_id = $1 \
+                         AND b.status = 'pending') \
        RETURNING id), \
      counters AS (\
        SELECT c.metric, c.used FROM usage_counters c \

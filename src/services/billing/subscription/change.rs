@@ -132,6 +132,7 @@ async fn decide<C: ConnectionTrait + TransactionTrait>(
             txn.commit().await?;
             return Ok(Step::Done(changed));
         }
+        charges::ensure_may_try(&txn, sub.id, now).await?;
         let claim = Claim {
             purpose: ChargePurpose::Restart,
             plan: &plan,
@@ -191,6 +192,7 @@ async fn decide<C: ConnectionTrait + TransactionTrait>(
     }
     fits(&txn, &sub, &plan, Scope::Every).await?;
     if cost > 0 {
+        charges::ensure_may_try(&txn, sub.id, now).await?;
         let claim = Claim {
             purpose: ChargePurpose::PlanChange,
             plan: &plan,
@@ -227,7 +229,7 @@ pub(crate) async fn commit<C: ConnectionTrait + TransactionTrait>(
         .one(&txn)
         .await?
         .ok_or(AppError::NotFound { what: "plan" })?;
-    let reason = match decision {
+    match decision {
         Decision::Declined { reason } => {
             if charges::settle(
                 &txn,
@@ -254,8 +256,8 @@ pub(crate) async fn commit<C: ConnectionTrait + TransactionTrait>(
             txn.commit().await?;
             return Ok(sub);
         }
-        Decision::Approved => None,
-    };
+        Decision::Approved => {}
+    }
     let as_claimed = sub.current_period_end == charge.period_end
         && Some(sub.plan_id) == charge.from_plan_id
         && (sub.status == SubscriptionStatus::Active)
@@ -270,21 +272,7 @@ pub(crate) async fn commit<C: ConnectionTrait + TransactionTrait>(
         Ok(())
     };
     if !as_claimed || fit.is_err() {
-        if charges::settle(&txn, charge.id, ChargeStatus::Unapplied, reason, now).await? {
-            let data = json!({ "amountCents": charge.amount_cents, "chargeId": charge.id,
-                               "purpose": charge.purpose });
-            record(
-                &txn,
-                &sub,
-                actor,
-                "subscription.charge_unapplied",
-                &plan,
-                data,
-                now,
-            )
-            .await?;
-            tracing::warn!(charge_id = %charge.id, "an approved charge could not be applied; refund it");
-        }
+        charges::settle_unapplied(&txn, charge, actor, &plan.code, now).await?;
         txn.commit().await?;
         fit?;
         return Err(AppError::Conflict {
