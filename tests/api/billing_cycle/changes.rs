@@ -240,6 +240,43 @@ async fn without_a_timing_a_downgrade_that_does_not_fit_waits_for_the_period_end
     );
 }
 
+#[tokio::test]
+async fn a_plan_in_another_currency_is_taken_up_only_at_the_period_end() {
+    let app = spawn_app_with_clock(shared_clock(&manual_clock())).await;
+    let account = app.signup("euro@example.com").await;
+    let staff = app.staff_token("staff@example.com").await;
+    let created = app
+        .graphql(
+            "mutation { createPlan(input: { code: \"euro\", name: \"Euro\", priceCents: 900,
+                currency: \"EUR\", period: { count: 1, unit: MONTH }, limits: [],
+                isPublic: true }) { id } }",
+            json!({}),
+            Some(&staff),
+        )
+        .await;
+    let euro = data(&created)["createPlan"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let now = change_plan(&app, &account, &euro, "IMMEDIATELY").await;
+    assert_eq!(
+        (error_code(&now), field(&now)),
+        ("BAD_USER_INPUT", &json!("planId")),
+        "no proration across currencies"
+    );
+    let plain = app
+        .graphql(
+            "mutation($p: ID!) { changePlan(planId: $p) { plan { code } scheduledPlan { code } } }",
+            json!({ "p": euro }),
+            Some(&account.token),
+        )
+        .await;
+    assert_eq!(
+        data(&plain)["changePlan"],
+        json!({ "plan": { "code": "free" }, "scheduledPlan": { "code": "euro" } })
+    );
+}
+
 fn at(value: &Value) -> DateTime<Utc> {
     value.as_str().expect("a time").parse().expect("a time")
 }

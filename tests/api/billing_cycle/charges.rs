@@ -87,6 +87,16 @@ async fn a_past_due_subscription_changes_plan_only_through_a_paid_charge() {
         "a new period is paid in full"
     );
 
+    let later = change_plan(&app, &account, &free, "AT_PERIOD_END").await;
+    assert_eq!(
+        (
+            error_code(&later),
+            &later["errors"][0]["extensions"]["field"]
+        ),
+        ("CONFLICT", &json!("timing")),
+        "a period that ended unpaid has no end to wait for"
+    );
+
     // Free costs nothing: a new period on free starts now.
     let on_free = change_plan(&app, &account, &free, "IMMEDIATELY").await;
     let on_free = &data(&on_free)["changePlan"];

@@ -163,7 +163,14 @@ async fn decide<C: ConnectionTrait + TransactionTrait>(
     let now_wanted = match timing {
         Some(Timing::Immediately) => true,
         Some(Timing::AtPeriodEnd) => false,
-        None => same_currency && (cost > 0 || fits(&txn, &sub, &plan, Scope::Every).await.is_ok()),
+        None if !same_currency => false,
+        None if cost > 0 => true,
+        // Now when everything fits; a database error is an error, not "does not fit".
+        None => match fits(&txn, &sub, &plan, Scope::Every).await {
+            Ok(()) => true,
+            Err(AppError::QuotaExceeded { .. }) => false,
+            Err(other) => return Err(other),
+        },
     };
     if !now_wanted {
         fits(&txn, &sub, &plan, Scope::Lasting).await?;
