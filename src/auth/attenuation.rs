@@ -78,6 +78,23 @@ impl Authority {
     }
 }
 
+/// Which of the request's facts the holders' checks ask about. Authorizations whose facts
+/// differ only in facts no check asks about have the same outcome, so a request is judged
+/// once per distinct projection of its root fields onto these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asks {
+    pub operation: bool,
+    pub metric: bool,
+}
+
+/// What judging a token's appended blocks found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Judged {
+    /// The work of all their checks (at most [`MAX_WORK`]).
+    pub work: u64,
+    pub asks: Asks,
+}
+
 /// Why a token's blocks are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("block {block}: {reason}")]
@@ -87,17 +104,17 @@ pub struct Refused {
 }
 
 /// Decodes every block of `biscuit` (already verified) and judges the holder's blocks; returns
-/// what the authority block states and the work its holders' checks may cost.
+/// what the authority block states and what its holders' checks may cost and ask.
 ///
 /// # Errors
 /// [`Refused`] naming the first block outside the rules of this module.
-pub fn inspect(biscuit: &Biscuit) -> Result<(Authority, u64), Refused> {
+pub fn inspect(biscuit: &Biscuit) -> Result<(Authority, Judged), Refused> {
     let proto = biscuit.container().to_proto();
     let refused = |block, reason| Refused { block, reason };
     let signed = std::iter::once(&proto.authority).chain(&proto.blocks);
     let mut strings = Vec::new();
     let mut authority = Authority::default();
-    let mut work = 0u64;
+    let mut judged = Judged::default();
     for (index, signed) in signed.enumerate() {
         if index > 0 && signed.external_signature.is_some() {
             return Err(refused(index, "third-party blocks are not accepted"));
@@ -132,14 +149,21 @@ pub fn inspect(biscuit: &Biscuit) -> Result<(Authority, u64), Refused> {
             for query in &check.queries {
                 let cost =
                     query_work(query, &symbols, &authority).map_err(|r| refused(index, r))?;
-                work = work.saturating_add(cost);
+                judged.work = judged.work.saturating_add(cost);
+                for predicate in &query.body {
+                    match symbols.get_symbol(predicate.name) {
+                        Some("operation") => judged.asks.operation = true,
+                        Some("metric") => judged.asks.metric = true,
+                        _ => {}
+                    }
+                }
             }
         }
-        if work > MAX_WORK {
+        if judged.work > MAX_WORK {
             return Err(refused(index, "the checks could cost too much to evaluate"));
         }
     }
-    Ok((authority, work))
+    Ok((authority, judged))
 }
 
 /// The authority's facts, each with one string or boolean term.

@@ -34,7 +34,7 @@ fn appended(root: &KeyPair, code: &str) -> Biscuit {
 fn judged(code: &str) -> Result<u64, String> {
     let root = KeyPair::new();
     inspect(&appended(&root, code))
-        .map(|(_, work)| work)
+        .map(|(_, judged)| judged.work)
         .map_err(|refused| refused.reason.to_owned())
 }
 
@@ -147,8 +147,8 @@ fn a_refused_block_makes_the_token_invalid_before_any_datalog_runs() {
 fn claims_are_read_from_the_authority_block_alone() {
     let root = KeyPair::new();
     let biscuit = minted(&root);
-    let (authority, work) = inspect(&biscuit).expect("our own token");
-    assert_eq!(work, 0, "no holder block");
+    let (authority, judged) = inspect(&biscuit).expect("our own token");
+    assert_eq!(judged, super::Judged::default(), "no holder block");
     assert_eq!(authority.values("staff").collect::<Vec<_>>(), ["true"]);
     let token = biscuit.to_base64().expect("serializes");
     let (claims, _) = token::open(root.public(), &token).expect("opens");
@@ -216,9 +216,9 @@ proptest! {
         let Ok((_, verified)) = token::open(root.public(), &token) else {
             return Ok(());
         };
-        let (_, work) = inspect(&Biscuit::from_base64(&token, root.public()).expect("parses"))
+        let (_, judged) = inspect(&Biscuit::from_base64(&token, root.public()).expect("parses"))
             .expect("accepted once, accepted again");
-        prop_assert!(work <= super::MAX_WORK);
+        prop_assert!(judged.work <= super::MAX_WORK);
         for operation in ["me", "business", "recordUsage"] {
             let operation = Operation::named(operation);
             let outcome = verified.authorize_all(std::slice::from_ref(&operation), Utc::now());

@@ -59,6 +59,24 @@ impl Principal {
             .map_err(|_| AppError::Forbidden)
     }
 
+    /// [`Principal::allows`] for each of `operations`, judged as the document's root fields
+    /// are (once per distinct projection onto what the checks ask about).
+    ///
+    /// # Errors
+    /// `FORBIDDEN` when a check refuses one of them.
+    pub fn allows_all(
+        &self,
+        operations: &[crate::auth::token::Operation],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), AppError> {
+        if !self.token.is_attenuated() {
+            return Ok(());
+        }
+        self.token
+            .authorize_all(operations, now)
+            .map_err(|_| AppError::Forbidden)
+    }
+
     /// The business the token acts in.
     ///
     /// # Errors

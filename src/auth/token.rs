@@ -65,10 +65,11 @@ impl Operation {
     }
 }
 
-/// A Biscuit whose signature has been verified, kept so that resolvers can authorize the
-/// request's own facts (e.g. the metric a `recordUsage` call records).
+/// A Biscuit whose signature has been verified and whose appended blocks were judged, kept so
+/// that resolvers can authorize the request's own facts (e.g. the metric a `recordUsage` call
+/// records).
 #[derive(Clone)]
-pub struct VerifiedToken(Arc<Biscuit>);
+pub struct VerifiedToken(Arc<Opened>);
 
 impl std::fmt::Debug for VerifiedToken {
     // A token is a credential: it never reaches a log line.
@@ -76,6 +77,24 @@ impl std::fmt::Debug for VerifiedToken {
         f.write_str("VerifiedToken(..)")
     }
 }
+
+struct Opened {
+    biscuit: Biscuit,
+    /// What one authorization of this token costs, in units of [`REQUEST_WORK`]: [`RUN_COST`],
+    /// one per 8 bytes of token (rebuilding the authorizer translates every block), and the
+    /// work of the holders' checks.
+    run_cost: u64,
+    asks: attenuation::Asks,
+}
+
+/// What one authorization costs beyond the token's size and its checks' work, in the same
+/// units (measured: rebuilding an authorizer costs some 20 µs, plus some per block).
+pub const RUN_COST: u64 = 256;
+/// The most work one request may ask of a token's authorizer: its runs times their cost
+/// (see `Opened::run_cost`), about 5 ms of CPU at most (`bench/refusals.sh`). A token with one
+/// cheap check is judged up to 100 times, as many as a `recordUsages` call has events; one
+/// with the costliest checks, a dozen times.
+pub const REQUEST_WORK: u64 = 42_000;
 
 /// Datalog work allowed per authorization: enough for any token this server mints plus a few
 /// attenuation blocks; a hostile token cannot make verification expensive. The facts and
@@ -155,12 +174,19 @@ pub fn open(root: PublicKey, token: &str) -> Result<(Claims, VerifiedToken), Rej
         return Err(Rejection::Invalid);
     }
     let biscuit = unverified.verify(root).map_err(|_| Rejection::Invalid)?;
-    let (authority, _work) = attenuation::inspect(&biscuit).map_err(|refused| {
+    let (authority, judged) = attenuation::inspect(&biscuit).map_err(|refused| {
         tracing::debug!(%refused, "a token's appended blocks were refused");
         Rejection::Invalid
     })?;
     let claims = read_claims(&authority).ok_or(Rejection::Invalid)?;
-    Ok((claims, VerifiedToken(Arc::new(biscuit))))
+    let opened = Opened {
+        biscuit,
+        run_cost: RUN_COST
+            .saturating_add(token.len() as u64 / 8)
+            .saturating_add(judged.work),
+        asks: judged.asks,
+    };
+    Ok((claims, VerifiedToken(Arc::new(opened))))
 }
 
 /// [`open`], then [`VerifiedToken::authorize_all`] for `operations` at `now`.
@@ -179,15 +205,24 @@ pub fn verify(
 }
 
 impl VerifiedToken {
-    /// Whether the holder appended blocks (checks that every request must satisfy).
-    pub fn is_attenuated(&self) -> bool {
-        self.0.block_count() > 1
+    /// How many authorizations of this token [`REQUEST_WORK`] admits in one request.
+    pub fn most_runs(&self) -> u64 {
+        REQUEST_WORK / self.0.run_cost.max(1)
     }
 
-    /// Authorizes each of `operations` with [`VerifiedToken::authorize`].
+    /// Whether the holder appended blocks (checks that every request must satisfy).
+    pub fn is_attenuated(&self) -> bool {
+        self.0.biscuit.block_count() > 1
+    }
+
+    /// Authorizes each of `operations` with [`VerifiedToken::authorize`], once per distinct
+    /// projection onto the facts the holder's checks ask about (a token nobody narrowed asks
+    /// about none: its only check is its expiry).
     ///
     /// # Errors
-    /// As [`VerifiedToken::authorize`], for the first operation refused.
+    /// As [`VerifiedToken::authorize`], for the first operation refused;
+    /// [`Rejection::NotAllowed`] before any run when the runs would cost more than
+    /// [`REQUEST_WORK`].
     pub fn authorize_all(
         &self,
         operations: &[Operation],
@@ -200,7 +235,25 @@ impl VerifiedToken {
         } else {
             operations
         };
-        for operation in operations {
+        let asks = self.0.asks;
+        let mut seen = std::collections::BTreeSet::new();
+        let runs: Vec<&Operation> = operations
+            .iter()
+            .filter(|operation| {
+                let name = asks.operation.then_some(operation.name.as_str());
+                let facts = asks.metric.then_some(&operation.facts);
+                seen.insert((name, facts))
+            })
+            .collect();
+        let work = (runs.len() as u64).saturating_mul(self.0.run_cost);
+        if work > REQUEST_WORK {
+            return Err(Rejection::NotAllowed(format!(
+                "{} distinct operations and metrics: more than this token's checks may judge in \
+                 one request",
+                runs.len()
+            )));
+        }
+        for operation in runs {
             let facts: Vec<(&str, &str)> = operation
                 .facts
                 .iter()
@@ -230,7 +283,9 @@ impl VerifiedToken {
             let fact = biscuit_auth::builder::fact(name, &[biscuit_auth::builder::string(value)]);
             builder = builder.fact(fact).map_err(|_| Rejection::Invalid)?;
         }
-        let mut authorizer = builder.build(&self.0).map_err(|_| Rejection::Invalid)?;
+        let mut authorizer = builder
+            .build(&self.0.biscuit)
+            .map_err(|_| Rejection::Invalid)?;
         match authorizer.authorize_with_limits(limits()) {
             Ok(_) => Ok(()),
             Err(TokenError::FailedLogic(Logic::Unauthorized { checks, .. }))

@@ -146,3 +146,54 @@ fn a_token_with_too_many_blocks_or_bytes_is_invalid() {
     let err = verify(root.public(), &too_long, &ops(&["me"]), now).expect_err("too long");
     assert_eq!(err, Rejection::Invalid);
 }
+
+#[test]
+fn a_request_may_ask_only_so_much_of_a_narrowed_token_and_a_plain_one_is_judged_once() {
+    let root = KeyPair::new();
+    let now = Utc::now();
+    let token = mint(&root, &claims(None)).expect("mints");
+    let metrics = |n: usize| -> Vec<Operation> {
+        (0..n)
+            .map(|i| Operation {
+                name: "recordUsages".into(),
+                facts: vec![("metric".into(), format!("m{i}"))],
+            })
+            .collect()
+    };
+    let narrowed = |code: &str| {
+        Biscuit::from_base64(&token, root.public())
+            .expect("parses")
+            .append(
+                biscuit_auth::BlockBuilder::new()
+                    .code(code)
+                    .expect("datalog"),
+            )
+            .expect("attenuates")
+            .to_base64()
+            .expect("serializes")
+    };
+    // One cheap check on the metric: a whole recordUsages call of distinct metrics.
+    let cheap = narrowed(r#"check if metric($m), $m.starts_with("m");"#);
+    let (_, verified) = open(root.public(), &cheap).expect("opens");
+    assert!(verified.most_runs() >= crate::services::usage::MAX_EVENTS as u64);
+    verified
+        .authorize_all(&metrics(100), now)
+        .expect("100 distinct metrics");
+    // Checks that cost more are judged fewer times; past that, refused before any run.
+    let costly = narrowed(
+        &(0..12)
+            .map(|i| format!("check if metric($m), $m != \"{i}\" or right($r), $r != \"{i}\";"))
+            .collect::<String>(),
+    );
+    let (_, verified) = open(root.public(), &costly).expect("opens");
+    let most = usize::try_from(verified.most_runs()).expect("small");
+    assert!(most < 100, "{most}");
+    verified.authorize_all(&metrics(most), now).expect("within");
+    assert!(matches!(
+        verified.authorize_all(&metrics(most + 1), now),
+        Err(Rejection::NotAllowed(_))
+    ));
+    // A token nobody narrowed asks about nothing: any number of metrics is one run.
+    let (_, plain) = open(root.public(), &token).expect("opens");
+    plain.authorize_all(&metrics(1000), now).expect("one run");
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, Result};
 
 use crate::AppError;
+use crate::auth::token::Operation;
 use crate::auth::{Principal, Right};
 use crate::graphql::context::ContextExt;
 use crate::graphql::guards::HasRight;
@@ -104,9 +105,14 @@ async fn record_usages_as(
         .iter()
         .filter_map(|input| usage::metric_name(&input.metric).ok())
         .collect();
-    for metric in metrics {
-        principal.allows("recordUsages", &[("metric", metric)], now)?;
-    }
+    let operations: Vec<Operation> = metrics
+        .into_iter()
+        .map(|metric| Operation {
+            name: "recordUsages".to_owned(),
+            facts: vec![("metric".to_owned(), metric.to_owned())],
+        })
+        .collect();
+    principal.allows_all(&operations, now)?;
     let business_id = principal.business()?;
     let records = inputs.into_iter().map(Record::from).collect();
     state
