@@ -5,8 +5,13 @@
 //! fragment with fragments memoized and spread cycles refused. A document over any of
 //! [`LIMITS`] is refused with `GRAPHQL_VALIDATION_FAILED` before async-graphql validates or
 //! executes it, so the work of refusing is linear in the size of the body. The same pass
-//! derives the root fields and argument facts that the token's authorizer judges, from the
-//! same parse and the same variables the executor runs.
+//! derives the root fields and argument facts that the token's authorizer judges, counts the
+//! most items the result can hold ([`nodes`]) and reads every string argument under one rule
+//! ([`text`]), from the same parse and the same variables the executor runs ([`values`]).
+//!
+//! Files, in reading order: `lexer` (the scan), `cost` (sizes with fragments expanded),
+//! `values` (the operation that runs, its variables), `shape` (the schema's lists), `nodes`,
+//! `text`, `roots` (authorization facts).
 
 use std::sync::{Arc, LazyLock};
 
@@ -17,7 +22,11 @@ use serde_json::json;
 
 mod cost;
 mod lexer;
+mod nodes;
 mod roots;
+mod shape;
+mod text;
+mod values;
 
 pub use cost::Cost;
 pub use roots::Unresolved;
@@ -47,6 +56,10 @@ pub struct Limits {
     pub introspection_selections: u64,
     /// Nesting inside `__schema` and `__type`, which does not count as [`Limits::depth`].
     pub introspection_depth: u64,
+    /// Items (list elements) the results of one HTTP request may hold, its batch's operations
+    /// added together: each list counts its cap or its page's `first` for every item of the
+    /// lists above it (see [`nodes`]).
+    pub nodes: u64,
     /// Distinct root fields with their facts, each judged by a run of the token's authorizer
     /// (a `recordUsages` field is one per event's metric).
     pub authorizations: usize,
@@ -64,6 +77,7 @@ pub const LIMITS: Limits = Limits {
     schemas: 1,
     introspection_selections: 1_000,
     introspection_depth: 32,
+    nodes: 10_000,
     authorizations: 256,
 };
 
@@ -77,14 +91,20 @@ pub struct Inspected {
     /// The name of the operation that runs: the request's `operationName`, else the name of
     /// the document's only operation; `None` when it is anonymous.
     pub operation_name: Option<String>,
+    /// The most items the operation's result may hold (see [`Limits::nodes`]).
+    pub nodes: u64,
 }
 
 /// Why a document is refused before execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub message: String,
+    /// `GRAPHQL_VALIDATION_FAILED` for the document, `BAD_USER_INPUT` for a value.
+    pub code: &'static str,
     /// The limit crossed: its name, its value and what the document needs.
     pub limit: Option<(&'static str, u64, u64)>,
+    /// The input field or argument refused, for `BAD_USER_INPUT`.
+    pub field: Option<String>,
 }
 
 impl Refusal {
@@ -97,16 +117,39 @@ impl Refusal {
         Refusal {
             message: format!("the query {what}: {found_text}, more than the limit of {max}"),
             limit: Some((name, max, found)),
+            ..Refusal::invalid(String::new())
         }
+    }
+
+    fn invalid(message: String) -> Refusal {
+        Refusal {
+            message,
+            code: "GRAPHQL_VALIDATION_FAILED",
+            limit: None,
+            field: None,
+        }
+    }
+
+    /// A batch whose operations together may return more items than `limits` allow.
+    pub fn too_many_nodes(limits: &Limits, found: u64) -> Refusal {
+        Refusal::over(
+            "nodes",
+            limits.nodes,
+            found,
+            "may return too many items (each list's size times the lists above it)",
+        )
     }
 
     /// The refusal as a JSON response body.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut extensions = json!({ "code": "GRAPHQL_VALIDATION_FAILED" });
+        let mut extensions = json!({ "code": self.code });
         if let Some((name, max, found)) = self.limit {
             extensions["limit"] = json!(name);
             extensions["max"] = json!(max);
             extensions["found"] = json!(found);
+        }
+        if let Some(field) = &self.field {
+            extensions["field"] = json!(field);
         }
         json!({ "errors": [{ "message": self.message, "extensions": extensions }] })
     }
@@ -134,14 +177,14 @@ pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refu
     let variables = std::mem::take(&mut request.variables);
     let inspected = match parse(request, limits) {
         Ok(Some((document, cost))) => check(&cost, limits).and_then(|introspection| {
+            let nodes = judge_values(document, operation_name.as_deref(), &variables, limits)?;
             let operations =
                 roots::root_operations(document, operation_name.as_deref(), &variables).map_err(
-                    |Unresolved { field, argument }| Refusal {
-                        message: format!(
+                    |Unresolved { field, argument }| {
+                        Refusal::invalid(format!(
                             "{field}'s {argument} must be given in the document or by a variable \
                              the request or the operation's defaults provide"
-                        ),
-                        limit: None,
+                        ))
                     },
                 )?;
             if operations.len() > limits.authorizations {
@@ -156,6 +199,7 @@ pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refu
                 operations,
                 introspection,
                 operation_name: operation_name.clone().or_else(|| only_name(document)),
+                nodes,
             })
         }),
         Ok(None) => Ok(Inspected {
@@ -266,10 +310,37 @@ fn only_name(document: &ExecutableDocument) -> Option<String> {
 fn cost_of(document: &ExecutableDocument) -> Result<Cost, Refusal> {
     cost::Costs::new(document)
         .worst()
-        .map_err(|cost::Cycle(name)| Refusal {
-            message: format!("the fragment {name} spreads itself"),
-            limit: None,
+        .map_err(|cost::Cycle(name)| {
+            Refusal::invalid(format!("the fragment {name} spreads itself"))
         })
+}
+
+/// Counts the items the operation that runs may return and reads its strings, with this
+/// request's own variables (a cached parse is judged anew each time); returns the count.
+fn judge_values(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &async_graphql::Variables,
+    limits: &Limits,
+) -> Result<u64, Refusal> {
+    let Some(operation) = values::selected(document, operation_name) else {
+        return Ok(0);
+    };
+    let values = values::Values::new(operation, variables);
+    let nodes = nodes::of_operation(document, operation, values);
+    if nodes > limits.nodes {
+        return Err(Refusal::too_many_nodes(limits, nodes));
+    }
+    text::check(document, operation, values).map_err(|refused| Refusal {
+        message: format!(
+            "{}'s argument {} must not hold {}",
+            refused.field, refused.path, refused.holds
+        ),
+        code: "BAD_USER_INPUT",
+        limit: None,
+        field: Some(refused.input_field().to_owned()),
+    })?;
+    Ok(nodes)
 }
 
 /// Checks a document's `cost` against `limits`; returns whether it introspects.

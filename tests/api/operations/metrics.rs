@@ -49,7 +49,7 @@ fn server_in(dir: &Path, db: &TestDatabase, env: &[(&str, &str)]) -> Server {
 async fn metrics_count_exactly_the_usage_outcomes_and_operations_served_with_pools() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = TestDatabase::create(&dir).await;
-    let server = server_in(dir.path(), &db, &[]);
+    let server = server_in(dir.path(), &db, &[("SAASKIT_METRICS_OPERATIONS", "Record")]);
     let (_, sdk_key) = signup(&server, "metrics@example.com").await;
     for key in ["m-1", "m-2", "m-2"] {
         let response = server
