@@ -1,6 +1,7 @@
 //! One rule for every string a request hands the server: each argument of each field that
 //! runs — literal or from a variable, at any depth of input objects and lists — is read as the
-//! executor reads it and refused (`BAD_USER_INPUT` naming the argument) when it holds
+//! executor reads it and refused (`BAD_USER_INPUT` naming the argument) when it holds what
+//! [`refused_text`] refuses — the characters are defined there, once, for the domain too:
 //!
 //! - a control character (U+0000–U+001F, U+007F–U+009F); fields named in [`MULTILINE`] may
 //!   hold tab, line feed and carriage return;
@@ -13,8 +14,9 @@
 //! in. No refusal repeats the value. So no NUL reaches a database, and no name can render
 //! reversed in another member's view.
 //!
-//! A fragment is read once however often it is spread, and a variable once per rule, so the
-//! work is linear in the size of the request.
+//! The one exception, [`PER_ITEM`], is a list whose items are answered one by one; their
+//! resolver holds each item to the same rule. A fragment is read once however often it is
+//! spread, and a variable once per rule, so the work is linear in the size of the request.
 
 use std::collections::HashSet;
 
@@ -25,12 +27,19 @@ use async_graphql::{Name, Value as ConstValue};
 use async_graphql_value::Value;
 
 use super::values::Values;
+use crate::services::validate::{TextRule as Rule, refused_text};
 
 /// Input fields and arguments that may span lines (tab, line feed, carriage return).
 pub const MULTILINE: &[&str] = &["description"];
 
 /// Input fields and arguments that are secrets: only NUL is refused in them.
 pub const SECRETS: &[&str] = &["password", "currentPassword", "newPassword"];
+
+/// Arguments whose items are answered one by one, so that one bad item must not refuse the
+/// others: `(field, argument)`. Their resolver holds each item to this rule (and stricter):
+/// an event of `recordUsages` with a refused metric or key is that event's `BAD_USER_INPUT`
+/// (`usage::metric_name` reads names with [`refused_text`]; keys are printable ASCII).
+pub const PER_ITEM: &[(&str, &str)] = &[("recordUsages", "inputs")];
 
 /// A string argument the rule refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +59,6 @@ impl Refused {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Rule {
-    Line,
-    Multiline,
-    Secret,
-}
-
 fn rule_of(name: &str) -> Rule {
     if MULTILINE.contains(&name) {
         Rule::Multiline
@@ -65,29 +67,6 @@ fn rule_of(name: &str) -> Rule {
     } else {
         Rule::Line
     }
-}
-
-/// What `text` holds that `rule` refuses, if anything.
-fn refused(text: &str, rule: Rule) -> Option<String> {
-    text.chars().find_map(|c| {
-        let code = c as u32;
-        let what = match c {
-            '\0' => "a NUL character",
-            _ if rule == Rule::Secret => return None,
-            '\t' | '\n' | '\r' if rule == Rule::Multiline => return None,
-            _ if c.is_control() => "a control character",
-            '\u{202A}'..='\u{202E}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{061C}' => "a bidirectional control",
-            _ if (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE => {
-                "a Unicode non-character"
-            }
-            _ => return None,
-        };
-        Some(format!("{what} (U+{code:04X})"))
-    })
 }
 
 /// Checks every string argument of `operation` with `values`' variables.
@@ -123,6 +102,10 @@ impl<'a> Walk<'a> {
                 Selection::Field(field) => {
                     let field = &field.node;
                     for (name, value) in &field.arguments {
+                        let per_item = (field.name.node.as_str(), name.node.as_str());
+                        if PER_ITEM.contains(&per_item) {
+                            continue;
+                        }
                         let mut path = vec![name.node.as_str().to_owned()];
                         let rule = rule_of(name.node.as_str());
                         if let Some(holds) = self.value(&value.node, rule, &mut path) {
@@ -161,7 +144,7 @@ impl<'a> Walk<'a> {
                 let value = self.values.variable(name)?;
                 self.constant(&value, rule, path)
             }
-            Value::String(text) => refused(text, rule),
+            Value::String(text) => refused_text(text, rule),
             Value::List(items) => items.iter().find_map(|item| self.value(item, rule, path)),
             Value::Object(fields) => fields.iter().find_map(|(key, item)| {
                 path.push(key.to_string());
@@ -178,7 +161,7 @@ impl<'a> Walk<'a> {
     /// As [`Walk::value`], for a variable's value.
     fn constant(&self, value: &ConstValue, rule: Rule, path: &mut Vec<String>) -> Option<String> {
         match value {
-            ConstValue::String(text) => refused(text, rule),
+            ConstValue::String(text) => refused_text(text, rule),
             ConstValue::List(items) => items
                 .iter()
                 .find_map(|item| self.constant(item, rule, path)),
@@ -212,36 +195,6 @@ mod tests {
     }
 
     #[test]
-    fn each_kind_of_character_is_named_without_the_value() {
-        assert_eq!(
-            refused("a\0b", Rule::Line).as_deref(),
-            Some("a NUL character (U+0000)")
-        );
-        assert_eq!(
-            refused("a\tb", Rule::Line).as_deref(),
-            Some("a control character (U+0009)")
-        );
-        assert_eq!(
-            refused("\u{85}", Rule::Line).as_deref(),
-            Some("a control character (U+0085)")
-        );
-        assert_eq!(
-            refused("evil\u{202E}txt", Rule::Line).as_deref(),
-            Some("a bidirectional control (U+202E)")
-        );
-        assert!(refused("\u{2067}", Rule::Line).is_some());
-        assert!(refused("\u{200F}", Rule::Line).is_some());
-        assert!(refused("\u{FDD0}", Rule::Line).is_some());
-        assert!(refused("\u{1FFFF}", Rule::Line).is_some());
-        assert!(refused("\u{FFFE}", Rule::Line).is_some());
-        assert_eq!(refused("Zoë 東京 مرحبا 👩‍💻", Rule::Line), None);
-        assert_eq!(refused("two\nlines\tand tab\r\n", Rule::Multiline), None);
-        assert!(refused("\u{7}", Rule::Multiline).is_some());
-        assert_eq!(refused("pass\tword\u{202E}", Rule::Secret), None);
-        assert!(refused("pass\0word", Rule::Secret).is_some());
-    }
-
-    #[test]
     fn strings_are_read_in_literals_variables_defaults_objects_and_lists() {
         let login = "mutation($i: LoginInput!) { login(input: $i) { token } }";
         let refused = checked(
@@ -267,9 +220,9 @@ mod tests {
             checked(default, json!({ "e": "fine" })).is_ok(),
             "the request's value runs"
         );
-        let nested = r#"mutation { recordUsages(inputs: [{ metric: "ok" }, { metric: "b\u202Ed" }]) { error { code } } }"#;
+        let nested = r#"mutation { updatePlan(id: "1", input: { limits: [{ metric: "ok", resetsEachPeriod: true }, { metric: "b\u202Ed", resetsEachPeriod: true }] }) { id } }"#;
         let refused = checked(nested, json!({})).expect_err("in a list");
-        assert_eq!(refused.path, "inputs.metric");
+        assert_eq!(refused.path, "input.limits.metric");
         let deep = "{ business { members(after: \"\\u0000\") { nodes { id } } } }";
         assert_eq!(checked(deep, json!({})).expect_err("deep").field, "members");
     }
@@ -280,6 +233,19 @@ mod tests {
         assert!(checked(plan, json!({ "i": { "description": "a\n\tb" } })).is_ok());
         assert!(checked(plan, json!({ "i": { "name": "a\tb" } })).is_err());
         assert!(checked(plan, json!({ "i": { "description": "a\u{0}" } })).is_err());
+    }
+
+    #[test]
+    fn each_event_of_record_usages_is_left_to_be_answered_on_its_own_by_the_same_rule() {
+        let many = r#"mutation { recordUsages(inputs: [{ metric: "ok" }, { metric: "b\u202Ed" }]) { error { code } } }"#;
+        assert!(checked(many, json!({})).is_ok());
+        assert!(crate::services::usage::metric_name("b\u{202E}d").is_err());
+        assert!(crate::services::usage::metric_name("b\u{FFFF}d").is_err());
+        let one = r#"mutation { recordUsage(input: { metric: "b\u202Ed" }) { used } }"#;
+        assert_eq!(
+            checked(one, json!({})).expect_err("one event").path,
+            "input.metric"
+        );
     }
 
     #[test]

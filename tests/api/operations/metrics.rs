@@ -249,3 +249,30 @@ async fn saaskit_worker_serves_metrics_on_its_metrics_bind() {
     );
     assert_eq!(health, 200);
 }
+
+#[tokio::test]
+async fn operation_names_a_caller_makes_up_never_take_a_label() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = TestDatabase::create(&dir).await;
+    let server = server_in(dir.path(), &db, &[]);
+    // More made-up names than there were label slots, anonymously.
+    for i in 0..105 {
+        let named = format!("query Flood{i} {{ __typename }}");
+        data(&server.graphql(&named, json!({}), None).await);
+    }
+    let plans = include_str!("../../../examples/operations/Plans.graphql");
+    data(&server.graphql(plans, json!({}), None).await);
+    let text = scrape(&server).await;
+    let served = "saaskit_http_requests_total";
+    assert_eq!(
+        sample(&text, served, &[("operation", "other")]),
+        105.0,
+        "{text}"
+    );
+    assert!(!text.contains("Flood"), "no made-up name is a label");
+    assert_eq!(
+        sample(&text, served, &[("operation", "Plans")]),
+        1.0,
+        "{text}"
+    );
+}
