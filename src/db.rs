@@ -91,28 +91,35 @@ impl PoolSpec {
     /// # Errors
     /// The database cannot be reached.
     pub async fn open(&self) -> Result<DatabaseConnection, sea_orm::sqlx::Error> {
-        Ok(match self {
+        Ok(counted(match self {
             PoolSpec::Sqlite(options, max) => SqlxSqliteConnector::from_sqlx_sqlite_pool(
                 sqlite_pool(*max).connect_with(options.clone()).await?,
             ),
             PoolSpec::Postgres(options, max) => SqlxPostgresConnector::from_sqlx_postgres_pool(
                 postgres_pool(*max).connect_with(options.clone()).await?,
             ),
-        })
+        }))
     }
 
     /// Opens the pool without connecting: connections open when first needed, on the runtime
     /// of the task that needs them.
     pub fn open_lazy(&self) -> DatabaseConnection {
-        match self {
+        counted(match self {
             PoolSpec::Sqlite(options, max) => SqlxSqliteConnector::from_sqlx_sqlite_pool(
                 sqlite_pool(*max).connect_lazy_with(options.clone()),
             ),
             PoolSpec::Postgres(options, max) => SqlxPostgresConnector::from_sqlx_postgres_pool(
                 postgres_pool(*max).connect_lazy_with(options.clone()),
             ),
-        }
+        })
     }
+}
+
+/// `db`, counting every statement it runs (`saaskit_db_statements_total`): what a request
+/// costs the database, which `bench/reads.sh` reads per request.
+fn counted(mut db: DatabaseConnection) -> DatabaseConnection {
+    db.set_metric_callback(|_| crate::telemetry::metrics::statement_run());
+    db
 }
 
 fn sqlite_pool(max: u32) -> SqlitePoolOptions {

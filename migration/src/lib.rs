@@ -16,6 +16,7 @@ mod m20261201_000001_login_known_addresses;
 mod m20261201_000002_usage_event_limit;
 mod m20261202_000001_subscription_cycle;
 mod m20261202_000002_billing_charges;
+mod m20261204_000002_search_trigrams;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000020_mail_outbox_claim::Migration),
             Box::new(m20261202_000001_subscription_cycle::Migration),
             Box::new(m20261202_000002_billing_charges::Migration),
+            Box::new(m20261204_000002_search_trigrams::Migration),
         ]
     }
 }

@@ -44,7 +44,7 @@ pub async fn authenticate(
             }
             if cached.attenuated {
                 match cached.token.authorize_all(operations, now) {
-                    Ok(_) => {}
+                    Ok(()) => {}
                     Err(Rejection::NotAllowed(_)) => return Err(AppError::Forbidden),
                     Err(rejection) => return Ok(Caller::Rejected(rejection)),
                 }
@@ -55,15 +55,20 @@ pub async fn authenticate(
             // Taken before the session is read, so a revocation forgotten meanwhile keeps
             // what this request read out of the cache.
             let ticket = state.tokens.ticket();
-            let (claims, verified) =
-                match token::verify(state.root_key.public(), token, operations, now) {
-                    Ok(verified) => verified,
-                    Err(Rejection::NotAllowed(_)) => return Err(AppError::Forbidden),
-                    Err(rejection) => return Ok(Caller::Rejected(rejection)),
-                };
+            // Signature and shape first, then the session: a refused or revoked token runs
+            // no Datalog at all.
+            let (claims, verified) = match token::open(state.root_key.public(), token) {
+                Ok(opened) => opened,
+                Err(rejection) => return Ok(Caller::Rejected(rejection)),
+            };
             let Some(session) = sessions::alive(&state.db, &claims, now).await? else {
                 return Ok(Caller::Rejected(Rejection::Revoked));
             };
+            match verified.authorize_all(operations, now) {
+                Ok(()) => {}
+                Err(Rejection::NotAllowed(_)) => return Err(AppError::Forbidden),
+                Err(rejection) => return Ok(Caller::Rejected(rejection)),
+            }
             let entry = Cached::checked(claims, verified, session.kind, session.expires_at, now);
             state.tokens.put(ticket, token, entry)
         }

@@ -1,5 +1,6 @@
 //! Tokens and who may do what. Every token is a Biscuit signed by the root key.
 
+pub mod attenuation;
 pub mod authenticate;
 pub mod cache;
 pub mod keys;

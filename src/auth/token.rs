@@ -2,20 +2,22 @@
 //!
 //! The authority block holds `user(id)`, `session(id)`, `business(id)`, `role(r)`, one
 //! `right(r)` per right, `staff(true)`, `impersonator(id)` and, unless the token is an API key,
-//! `check if time($t), $t <= expiry`. Verification runs the Biscuit authorizer once per root
-//! field of the request with `time(now)` and `operation(name)`, so checks that a holder appended
-//! when attenuating the token are enforced.
+//! `check if time($t), $t <= expiry`. Opening a token checks its signature, judges the blocks
+//! holders appended (see [`super::attenuation`]) and reads the claims, without Datalog; the
+//! Biscuit authorizer then runs once per root field of the request with `time(now)` and
+//! `operation(name)`, so checks that a holder appended when attenuating the token are enforced.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use biscuit_auth::error::{FailedCheck, Logic, Token as TokenError};
-use biscuit_auth::macros::{authorizer, biscuit, check, fact, rule};
-use biscuit_auth::{Authorizer, AuthorizerLimits, Biscuit, KeyPair, PublicKey, UnverifiedBiscuit};
+use biscuit_auth::macros::{authorizer, biscuit, check, fact};
+use biscuit_auth::{AuthorizerLimits, Biscuit, KeyPair, PublicKey, UnverifiedBiscuit};
 use chrono::{DateTime, Utc};
 use entity::Role;
 use uuid::Uuid;
 
+use super::attenuation;
 use super::rights::{Right, RightSet};
 
 /// What the authority block of a token says.
@@ -136,17 +138,15 @@ pub fn mint(root: &KeyPair, claims: &Claims) -> Result<String, anyhow::Error> {
     Ok(builder.build(root)?.to_base64()?)
 }
 
-/// Verifies the signature of `token` and authorizes each of `operations` at `now`.
+/// Verifies the signature of `token`, judges the blocks its holders appended (see
+/// [`attenuation`](super::attenuation)) and reads the claims of its authority block — all
+/// without running Datalog, so that a revoked session's token, or one whose blocks are
+/// refused, costs no authorizer run. [`VerifiedToken::authorize_all`] runs the checks.
 ///
 /// # Errors
-/// See [`Rejection`]; a token over [`MAX_TOKEN_LEN`] or [`MAX_BLOCKS`] is
-/// [`Rejection::Invalid`] without its signatures being checked.
-pub fn verify(
-    root: PublicKey,
-    token: &str,
-    operations: &[Operation],
-    now: DateTime<Utc>,
-) -> Result<(Claims, VerifiedToken), Rejection> {
+/// [`Rejection::Invalid`]; a token over [`MAX_TOKEN_LEN`] or [`MAX_BLOCKS`] is refused without
+/// its signatures being checked.
+pub fn open(root: PublicKey, token: &str) -> Result<(Claims, VerifiedToken), Rejection> {
     let token = token.trim();
     check_size(token)?;
     // Counted before any signature is checked: each block costs one.
@@ -155,9 +155,26 @@ pub fn verify(
         return Err(Rejection::Invalid);
     }
     let biscuit = unverified.verify(root).map_err(|_| Rejection::Invalid)?;
-    let verified = VerifiedToken(Arc::new(biscuit));
-    let mut authorizer = verified.authorize_all(operations, now)?;
-    let claims = read_claims(&mut authorizer).ok_or(Rejection::Invalid)?;
+    let (authority, _work) = attenuation::inspect(&biscuit).map_err(|refused| {
+        tracing::debug!(%refused, "a token's appended blocks were refused");
+        Rejection::Invalid
+    })?;
+    let claims = read_claims(&authority).ok_or(Rejection::Invalid)?;
+    Ok((claims, VerifiedToken(Arc::new(biscuit))))
+}
+
+/// [`open`], then [`VerifiedToken::authorize_all`] for `operations` at `now`.
+///
+/// # Errors
+/// See [`Rejection`].
+pub fn verify(
+    root: PublicKey,
+    token: &str,
+    operations: &[Operation],
+    now: DateTime<Utc>,
+) -> Result<(Claims, VerifiedToken), Rejection> {
+    let (claims, verified) = open(root, token)?;
+    verified.authorize_all(operations, now)?;
     Ok((claims, verified))
 }
 
@@ -167,16 +184,15 @@ impl VerifiedToken {
         self.0.block_count() > 1
     }
 
-    /// Authorizes each of `operations` (see [`verify`]); returns the first authorizer, whose
-    /// world holds the authority's facts.
+    /// Authorizes each of `operations` with [`VerifiedToken::authorize`].
     ///
     /// # Errors
-    /// As [`VerifiedToken::authorize`].
+    /// As [`VerifiedToken::authorize`], for the first operation refused.
     pub fn authorize_all(
         &self,
         operations: &[Operation],
         now: DateTime<Utc>,
-    ) -> Result<Authorizer, Rejection> {
+    ) -> Result<(), Rejection> {
         // A request with no root field (it will fail validation) is still checked once.
         let none = [Operation::named("")];
         let operations = if operations.is_empty() {
@@ -184,20 +200,19 @@ impl VerifiedToken {
         } else {
             operations
         };
-        let mut first = None;
         for operation in operations {
             let facts: Vec<(&str, &str)> = operation
                 .facts
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_str()))
                 .collect();
-            let authorizer = self.authorize(&operation.name, &facts, now)?;
-            first.get_or_insert(authorizer);
+            self.authorize(&operation.name, &facts, now)?;
         }
-        first.ok_or(Rejection::Invalid)
+        Ok(())
     }
 
-    /// Runs the authorizer for `operation` with extra request facts `(name, value)`.
+    /// Runs the authorizer for `operation` with extra request facts `(name, value)`: the
+    /// authority's expiry check and the holder's checks, whose cost [`open`] has bounded.
     ///
     /// # Errors
     /// [`Rejection::Expired`] when the authority's expiry check fails, [`Rejection::NotAllowed`]
@@ -207,7 +222,7 @@ impl VerifiedToken {
         operation: &str,
         facts: &[(&str, &str)],
         now: DateTime<Utc>,
-    ) -> Result<Authorizer, Rejection> {
+    ) -> Result<(), Rejection> {
         let now = SystemTime::from(now);
         let mut builder =
             authorizer!("time({now}); operation({operation}); allow if true;").set_limits(limits());
@@ -217,7 +232,7 @@ impl VerifiedToken {
         }
         let mut authorizer = builder.build(&self.0).map_err(|_| Rejection::Invalid)?;
         match authorizer.authorize_with_limits(limits()) {
-            Ok(_) => Ok(authorizer),
+            Ok(_) => Ok(()),
             Err(TokenError::FailedLogic(Logic::Unauthorized { checks, .. }))
             | Err(TokenError::FailedLogic(Logic::NoMatchingPolicy { checks })) => {
                 let authority_failed = checks
@@ -237,37 +252,39 @@ impl VerifiedToken {
     }
 }
 
-/// Reads the claims from the authority block (an authorizer only trusts the authority block
-/// and itself, so facts a holder appended cannot grant anything).
-fn read_claims(authorizer: &mut Authorizer) -> Option<Claims> {
-    let one = |authorizer: &mut Authorizer, query: biscuit_auth::builder::Rule| -> Option<String> {
-        let rows: Vec<(String,)> = authorizer.query_with_limits(query, limits()).ok()?;
-        rows.into_iter().next().map(|(value,)| value)
-    };
-    let uuid = |text: Option<String>| text.and_then(|t| Uuid::parse_str(&t).ok());
-    let user_id = uuid(one(authorizer, rule!("data($v) <- user($v)")))?;
-    let session_id = uuid(one(authorizer, rule!("data($v) <- session($v)")))?;
-    let business_id = uuid(one(authorizer, rule!("data($v) <- business($v)")));
-    let impersonator = uuid(one(authorizer, rule!("data($v) <- impersonator($v)")));
-    let role = one(authorizer, rule!("data($v) <- role($v)")).and_then(|r| parse_role(&r));
-    let rights: Vec<(String,)> = authorizer
-        .query_with_limits(rule!("data($v) <- right($v)"), limits())
-        .ok()?;
-    let mut set = RightSet::default();
-    for (name,) in rights {
-        set.insert(Right::parse(&name)?);
+/// Reads the claims from the authority block's facts (facts a holder appended could grant
+/// nothing even if [`attenuation`](super::attenuation) let them through: only the authority
+/// block is read).
+fn read_claims(authority: &attenuation::Authority) -> Option<Claims> {
+    // A fact the server states at most once: `None` when it is stated twice.
+    fn one<'a>(authority: &'a attenuation::Authority, name: &'a str) -> Option<Option<&'a str>> {
+        let mut values = authority.values(name);
+        let first = values.next();
+        values.next().is_none().then_some(first)
     }
-    let staff: Vec<(bool,)> = authorizer
-        .query_with_limits(rule!("data($v) <- staff($v)"), limits())
-        .ok()?;
+    let one = |name| one(authority, name);
+    let uuid = |name| -> Option<Option<Uuid>> {
+        match one(name)? {
+            Some(text) => Uuid::parse_str(text).ok().map(Some),
+            None => Some(None),
+        }
+    };
+    let role = match one("role")? {
+        Some(name) => Some(parse_role(name)?),
+        None => None,
+    };
+    let mut rights = RightSet::default();
+    for name in authority.values("right") {
+        rights.insert(Right::parse(name)?);
+    }
     Some(Claims {
-        user_id,
-        session_id,
-        business_id,
+        user_id: uuid("user")??,
+        session_id: uuid("session")??,
+        business_id: uuid("business")?,
         role,
-        rights: set,
-        staff: staff.first().is_some_and(|(s,)| *s),
-        impersonator,
+        rights,
+        staff: one("staff")? == Some("true"),
+        impersonator: uuid("impersonator")?,
         // The expiry lives in a check, not a fact; the session row holds it too.
         expires_at: None,
     })

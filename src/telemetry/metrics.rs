@@ -25,6 +25,7 @@ pub const JOBS_RETRIED: &str = "saaskit_jobs_retried_total";
 pub const CYCLE_TRANSITIONS: &str = "saaskit_cycle_transitions_total";
 pub const CYCLE_PRUNED: &str = "saaskit_cycle_pruned_total";
 pub const OUTBOX_REHANDED: &str = "saaskit_outbox_rehanded_total";
+pub const DB_STATEMENTS: &str = "saaskit_db_statements_total";
 pub const DB_POOL_CONNECTIONS: &str = "saaskit_db_pool_connections";
 pub const DB_POOL_MAX: &str = "saaskit_db_pool_max_connections";
 
@@ -126,6 +127,10 @@ fn describe() {
         "Database connections by pool and state (in_use, idle)"
     );
     describe_gauge!(DB_POOL_MAX, "Largest size of each database pool");
+    describe_counter!(
+        DB_STATEMENTS,
+        "Statements run through the database pools (without BEGIN and COMMIT, and without the job queue's own)"
+    );
 }
 
 /// One GraphQL operation served: `operation` from [`super::operation::label`], `code` its
@@ -135,6 +140,11 @@ pub fn operation_served(operation: String, code: &str, elapsed: Duration) {
     counter!(HTTP_REQUESTS, "operation" => operation.clone(), "code" => code.clone()).increment(1);
     histogram!(HTTP_DURATION, "operation" => operation, "code" => code)
         .record(elapsed.as_secs_f64());
+}
+
+/// One statement run on a database pool (see `db::counted`).
+pub fn statement_run() {
+    counter!(DB_STATEMENTS).increment(1);
 }
 
 /// A `recordUsage` call that counted (`duplicate`: it repeated an earlier key).

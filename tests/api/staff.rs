@@ -63,7 +63,7 @@ async fn staff_list_and_search_businesses_page_by_page() {
         member.email
     );
     let wildcard = app
-        .graphql(query, json!({ "search": "%" }), Some(&staff))
+        .graphql(query, json!({ "search": "%_%" }), Some(&staff))
         .await;
     assert_eq!(
         data(&wildcard)["businesses"]["edges"]
@@ -71,6 +71,19 @@ async fn staff_list_and_search_businesses_page_by_page() {
             .map(Vec::len),
         Some(0)
     );
+    // An id finds its business exactly; a part of a name needs three characters.
+    let by_id = app
+        .graphql(query, json!({ "search": member.business_id }), Some(&staff))
+        .await;
+    let edges = &data(&by_id)["businesses"]["edges"];
+    assert_eq!(edges.as_array().map(Vec::len), Some(1), "{by_id}");
+    assert_eq!(edges[0]["node"]["name"], member.email);
+    for short in ["ac", " x ", &"x".repeat(255)] {
+        let refused = app
+            .graphql(query, json!({ "search": short }), Some(&staff))
+            .await;
+        assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{short}: {refused}");
+    }
     let bad = app
         .graphql(query, json!({ "after": "nonsense" }), Some(&staff))
         .await;
@@ -432,4 +445,38 @@ async fn bootstrap_variables_create_a_staff_user_at_start() {
     let login = app.login("root@example.com", PASSWORD, None).await;
     assert_eq!(data(&login)["login"]["viewer"]["isStaff"], true);
     assert_eq!(data(&login)["login"]["viewer"]["business"], Value::Null);
+}
+
+#[tokio::test]
+async fn staff_search_by_a_part_of_a_name_or_e_mail_can_use_the_trigram_indexes() {
+    use sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement, TransactionTrait};
+    let app = spawn_app().await;
+    if app.state.db.get_database_backend() != DbBackend::Postgres {
+        return; // SQLite scans; nothing to plan.
+    }
+    let select =
+        saaskit::services::team::search::query(Some("globex"), None, 20).expect("a valid term");
+    let statement = select.build(DbBackend::Postgres);
+    // Tables this small are scanned whenever the planner may; forbidding scans asks whether
+    // the query's shape matches the indexes at all.
+    let txn = app.state.db.begin().await.expect("begins");
+    txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+        .await
+        .expect("sets");
+    let plan = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("EXPLAIN {}", statement.sql),
+            statement.values.map(|v| v.0).unwrap_or_default(),
+        ))
+        .await
+        .expect("explains");
+    let plan: Vec<String> = plan
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("a line"))
+        .collect();
+    let plan = plan.join("\n");
+    for index in ["businesses_name_trigrams", "users_email_trigrams"] {
+        assert!(plan.contains(index), "{index} is not used:\n{plan}");
+    }
 }

@@ -7,7 +7,7 @@ use crate::graphql::context::ContextExt;
 use crate::graphql::guards::{HasRight, SignedIn};
 use crate::graphql::pagination::{self, Page};
 use crate::graphql::types::{Business, InvitationPreview};
-use crate::services::team::{accept, business};
+use crate::services::team::{accept, business, search};
 use crate::services::validate;
 
 #[derive(Default)]
@@ -37,7 +37,8 @@ impl TeamQuery {
         Ok(Business::new(business::get(&state.db, business_id).await?))
     }
 
-    /// Every business, oldest first; `search` matches the name or a member's e-mail.
+    /// Every business, oldest first; `search` matches a business's or a member's id, or 3 to
+    /// 254 characters of the name or of a member's e-mail.
     #[graphql(guard = "HasRight(Right::StaffRead)")]
     async fn businesses(
         &self,
@@ -48,7 +49,7 @@ impl TeamQuery {
     ) -> Result<Connection<String, Business, EmptyFields, EmptyFields>> {
         let page = Page::new(first, after.as_deref())?;
         let state = ctx.state()?;
-        let rows = business::search(&state.db, search.as_deref(), page.after, page.limit).await?;
+        let rows = search::businesses(&state.db, search.as_deref(), page.after, page.limit).await?;
         Ok(pagination::connection(rows, page, |row| {
             Edge::new(row.id.to_string(), Business::new(row))
         }))

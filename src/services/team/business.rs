@@ -1,11 +1,10 @@
-//! Businesses: reading, renaming, memberships, and staff's search over all of them.
+//! Businesses: reading, renaming and memberships.
 
 use chrono::{DateTime, Utc};
-use entity::{MemberStatus, Role, businesses, team_members, users};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use entity::{MemberStatus, Role, businesses, team_members};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -82,54 +81,4 @@ pub async fn memberships<C: ConnectionTrait>(
         .into_iter()
         .filter_map(|(member, business)| business.map(|b| (b, member.role)))
         .collect())
-}
-
-/// One page of all businesses, oldest first, for staff: those after `after`, at most `limit`
-/// (plus one, to tell whether there is more), matching `search` in their name or in a member's
-/// e-mail when given.
-pub async fn search<C: ConnectionTrait>(
-    db: &C,
-    search: Option<&str>,
-    after: Option<Uuid>,
-    limit: u64,
-) -> Result<Vec<businesses::Model>, AppError> {
-    let mut query = businesses::Entity::find().order_by_asc(businesses::Column::Id);
-    if let Some(after) = after {
-        query = query.filter(businesses::Column::Id.gt(after));
-    }
-    if let Some(term) = search.map(str::trim).filter(|t| !t.is_empty()) {
-        let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
-        let by_member = Query::select()
-            .column(team_members::Column::BusinessId)
-            .from(team_members::Entity)
-            .inner_join(
-                users::Entity,
-                Expr::col((users::Entity, users::Column::Id))
-                    .equals((team_members::Entity, team_members::Column::UserId)),
-            )
-            .and_where(Expr::col((users::Entity, users::Column::Email)).like(like(&pattern)))
-            .to_owned();
-        query = query.filter(
-            Condition::any()
-                .add(
-                    Expr::expr(Func::lower(Expr::col((
-                        businesses::Entity,
-                        businesses::Column::Name,
-                    ))))
-                    .like(like(&pattern)),
-                )
-                .add(businesses::Column::Id.in_subquery(by_member)),
-        );
-    }
-    Ok(query.limit(limit + 1).all(db).await?)
-}
-
-fn like(pattern: &str) -> sea_orm::sea_query::LikeExpr {
-    sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')
-}
-
-fn escape_like(term: &str) -> String {
-    term.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }

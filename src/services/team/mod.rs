@@ -1,7 +1,7 @@
 //! The team: a business and its people — its name, its members and its pending invitations.
 //!
 //! Files, in reading order: [`business`] (reading and renaming a business, a user's
-//! memberships, staff's search over all businesses), [`invite`], [`pending`] (re-send,
+//! memberships), [`search`] (staff's search over all businesses), [`invite`], [`pending`] (re-send,
 //! revoke), [`accept`] (the invitee's side), [`members`] (roles, deactivation), `seats.rs`
 //! (the plan's `members` limit), `keys.rs` (activation keys), `mail_cap.rs` (invitation mails
 //! per address per hour).
@@ -32,6 +32,7 @@ mod keys;
 mod mail_cap;
 pub mod members;
 pub mod pending;
+pub mod search;
 mod seats;
 
 /// Who acts on a team: the caller's user, business and role.

@@ -218,3 +218,61 @@ async fn a_token_narrowed_to_login_reads_nothing_through_another_session_s_paylo
         "the key leaks: {response}"
     );
 }
+
+/// The block of the reported token: seven facts, a rule joining them three ways and a rule
+/// joining that three ways again. Evaluated, it held a worker for 39 s in a release build.
+const COMPUTING_BLOCK: &str = "a(0); a(1); a(2); a(3); a(4); a(5); a(6);
+    b($x, $y, $z) <- a($x), a($y), a($z);
+    c(true) <- b($x0, $y0, $z0), b($x1, $y1, $z1), b($x2, $y2, $z2), $x0 + $x1 + $x2 == -1;";
+
+#[tokio::test]
+async fn a_revoked_token_whose_block_computes_is_refused_without_running_it() {
+    let app = spawn_app().await;
+    let owner = app.signup("ada@example.com").await;
+    let out = app
+        .graphql("mutation { logout }", json!({}), Some(&owner.token))
+        .await;
+    assert_eq!(data(&out)["logout"], true, "{out}");
+    let hostile = narrow(&app, &owner.token, COMPUTING_BLOCK);
+    // Before the shape rule this request ran the join (minutes in a debug build) before the
+    // session was even read; the suite's timeout would end it.
+    let response = app
+        .graphql("{ me { role } }", json!({}), Some(&hostile))
+        .await;
+    assert_eq!(error_code(&response), "UNAUTHENTICATED", "{response}");
+}
+
+#[tokio::test]
+async fn a_live_token_with_facts_or_rules_appended_is_refused_and_its_checks_still_hold() {
+    let app = spawn_app().await;
+    let owner = app.signup("ada@example.com").await;
+    for block in [
+        r#"padding("xxxxxxxxxxxxxxxx"); check if operation("me");"#,
+        r#"ok($o) <- operation($o); check if ok("me");"#,
+        r#"check if operation($o), $o.matches("^m.*");"#,
+        "check if right($a), right($b), right($c), right($d);",
+    ] {
+        let token = narrow(&app, &owner.token, block);
+        let response = app
+            .graphql("{ me { role } }", json!({}), Some(&token))
+            .await;
+        assert_eq!(
+            error_code(&response),
+            "UNAUTHENTICATED",
+            "{block}: {response}"
+        );
+    }
+    let token = narrow(
+        &app,
+        &owner.token,
+        r#"check if operation($o), ["me", "plans"].contains($o);"#,
+    );
+    let me = app
+        .graphql("{ me { role } }", json!({}), Some(&token))
+        .await;
+    assert_eq!(data(&me)["me"]["role"], "OWNER", "{me}");
+    let business = app
+        .graphql("{ business { name } }", json!({}), Some(&token))
+        .await;
+    assert_eq!(error_code(&business), "FORBIDDEN", "{business}");
+}
