@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{MemberStatus, Role, businesses, team_members};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionSession, TransactionTrait,
+    QuerySelect, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
