@@ -7,15 +7,23 @@ around each request from /proc/<pid>/task/*/schedstat (nanoseconds, all threads)
 per body — the largest CPU time of its runs — and the largest of all, beside a plain
 `{ plans { code } }` measured the same way.
 
+The "list families" group is sent by a signed-up user who is a member of five businesses (the
+memberships beyond the first written straight into the bench's SQLite database, as an accepted
+invitation would): the red-team document of issue 19 (30 aliases of a full audit-log page per
+membership), nested pages that multiply, and a batch of ten red-team documents. Each row also
+shows the wall time of the request and the size of the answer.
+
     bench/refusals.sh            # builds the release binary, then runs this
 """
 import http.client
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/saaskit"
 PORT = int(os.environ.get("BENCH_PORT", "18181"))
@@ -44,6 +52,19 @@ def fill(unit, size=MIB - 200):
 
 def query(text, variables=None):
     return json.dumps({"query": text, "variables": variables or {}})
+
+
+RED_TEAM = "{ me { memberships { business { " + " ".join(
+    f"a{i}: auditLog(first: 100) {{ nodes {{ id action target data createdAt actor {{ email name }} }} }}"
+    for i in range(30)) + " } } } }"
+
+
+def list_families():
+    yield "list: Me dashboard (examples)", query(open("examples/operations/Me.graphql").read())
+    yield "list: red-team document", query(RED_TEAM)
+    yield "list: memberships x members(100)", query(
+        "{ me { memberships { business { members(first: 100) { nodes { id user { email } } } } } } }")
+    yield "list: batch of 10 red-team docs", json.dumps([{"query": RED_TEAM}] * 10)
 
 
 def bodies():
@@ -79,9 +100,12 @@ def cpu_ns(pid):
     return total
 
 
-def post(body):
+def post(body, token=None):
     connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=120)
-    connection.request("POST", "/graphql", body=body.encode(), headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    connection.request("POST", "/graphql", body=body.encode(), headers=headers)
     response = connection.getresponse()
     payload = response.read()
     connection.close()
@@ -90,15 +114,52 @@ def post(body):
 
 def outcome(status, payload):
     try:
-        errors = json.loads(payload).get("errors") or []
+        answer = json.loads(payload)
     except ValueError:
         return f"HTTP {status}, not JSON"
+    if isinstance(answer, list):
+        return f"batch of {len(answer)}: " + outcome(status, json.dumps(answer[0]))
+    errors = answer.get("errors") or []
     if not errors:
         return f"HTTP {status}, answered"
     extensions = errors[0].get("extensions", {})
     limit = extensions.get("limit")
     code = extensions.get("code", "no code")
     return f"HTTP {status}, {code}" + (f" ({limit})" if limit else "")
+
+
+def signup(email):
+    mutation = "mutation($i: SignupInput!) { signup(input: $i) { token viewer { user { id } business { id } } } }"
+    variables = {"i": {"email": email, "password": "correct horse battery", "name": "Bench",
+                       "businessName": email}}
+    status, payload = post(query(mutation, variables))
+    answer = json.loads(payload)["data"]["signup"]
+    return answer["token"], answer["viewer"]["business"]["id"]
+
+
+def member_of_five(work):
+    """A user's token, the user a member of five businesses."""
+    token, _ = signup("lists-bench@example.com")
+    for i in range(4):
+        signup(f"lists-owner-{i}@example.com")
+    database = sqlite3.connect(f"{work}/bench.db")
+    with database:
+        mine = database.execute(
+            "SELECT m.id, m.user_id, m.role, m.status, m.joined_at, m.created_at, m.updated_at "
+            "FROM team_members m JOIN users u ON u.id = m.user_id WHERE u.email = ?",
+            ("lists-bench@example.com",)).fetchone()
+        business_ids = database.execute(
+            "SELECT m.business_id FROM team_members m JOIN users u ON u.id = m.user_id "
+            "WHERE u.email LIKE 'lists-owner-%'").fetchall()
+        as_text = isinstance(mine[0], str)
+        for (business_id,) in business_ids:
+            new_id = str(uuid.uuid4()) if as_text else uuid.uuid4().bytes
+            database.execute(
+                "INSERT INTO team_members (id, business_id, user_id, role, status, joined_at, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (new_id, business_id, mine[1], mine[2], mine[3], mine[4], mine[5], mine[6]))
+    database.close()
+    return token
 
 
 def main():
@@ -127,6 +188,17 @@ def main():
                 worst = max(worst, max(costs))
             print(f"{name:34} {len(body):>9} {max(costs):>26.2f}  {outcome(status, payload)}")
         print(f"\nlargest server CPU time to refuse a hostile request: {worst:.2f} ms")
+        token = member_of_five(work)
+        print(f"\n{'list families':34} {'bytes':>9} {'CPU ms':>8} {'wall ms':>8} {'answer B':>9}  outcome")
+        for name, body in list_families():
+            costs, walls = [], []
+            for _ in range(RUNS):
+                before, started = cpu_ns(server.pid), time.monotonic()
+                status, payload = post(body, token)
+                walls.append((time.monotonic() - started) * 1e3)
+                costs.append((cpu_ns(server.pid) - before) / 1e6)
+            print(f"{name:34} {len(body):>9} {max(costs):>8.2f} {max(walls):>8.2f} {len(payload):>9}  "
+                  f"{outcome(status, payload)}")
     finally:
         server.terminate()
         server.wait()

@@ -149,6 +149,10 @@ pub struct Settings {
     /// `SAASKIT_METRICS_TOKEN`: when set, a scrape must send `Authorization: Bearer <it>`.
     #[serde(default)]
     pub metrics_token: Option<SecretString>,
+    /// `SAASKIT_METRICS_OPERATIONS`: comma-separated operation names that `/metrics` labels by
+    /// name besides saaskit's own (`examples/operations`); every other name is `other`.
+    #[serde(default, deserialize_with = "names")]
+    pub metrics_operations: Vec<String>,
 }
 
 /// The defaults, as the figment layer everything else overrides.
@@ -448,6 +452,16 @@ where
 fn trusted_proxies<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TrustedProxies, D::Error> {
     let list = String::deserialize(deserializer)?;
     TrustedProxies::parse(&list).map_err(serde::de::Error::custom)
+}
+
+fn names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let list = String::deserialize(deserializer)?;
+    Ok(list
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 fn cors_origins<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AllowedOrigins, D::Error> {

@@ -6,8 +6,10 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 
-const DEFAULT_PAGE: u64 = 20;
-const MAX_PAGE: u64 = 100;
+/// Rows of a page when `first` is not given.
+pub(crate) const DEFAULT_PAGE: u64 = 20;
+/// Most rows of a page (`first` beyond it is refused).
+pub(crate) const MAX_PAGE: u64 = 100;
 
 /// A page request: at most `limit` rows after the cursor `after`.
 #[derive(Debug, Clone, Copy)]

@@ -1,5 +1,9 @@
 //! The HTTP routes: GraphQL (one operation, or a batch of them: see [`batch`]), GraphiQL (see
 //! [`crate::graphiql`]), and the health probes. `/metrics` is added by `startup`.
+//!
+//! `POST /graphql` takes only JSON bodies and sends no body past a size (see [`respond`]);
+//! every operation of a request is inspected (`document::inspect`) before any of them runs, and
+//! their node counts are added up against one budget.
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use crate::telemetry::metrics as measure;
 use crate::telemetry::operation;
 
 mod batch;
+mod respond;
 
 /// Largest GraphQL request body accepted.
 const MAX_BODY: usize = 1024 * 1024;
@@ -39,41 +44,86 @@ async fn graphql(
     http: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    if !respond::is_json(&http) {
+        return bad_body(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "POST /graphql takes a body of Content-Type application/json",
+        );
+    }
     // Read by hand, so that an oversized body also gets a GraphQL-shaped answer.
     let body = match payload.to_bytes_limited(MAX_BODY).await {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => {
             return bad_body(
                 StatusCode::BAD_REQUEST,
-                "the request body could not be read".into(),
+                "BAD_REQUEST",
+                "the request body could not be read",
             );
         }
         Err(_) => {
             return bad_body(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than {MAX_BODY} bytes"),
+                "BAD_REQUEST",
+                &format!("the request body is larger than {MAX_BODY} bytes"),
             );
         }
     };
     let requests = match batch::parse(&body) {
         Ok(requests) => requests,
-        Err(message) => return bad_body(StatusCode::BAD_REQUEST, message),
+        Err(message) => return bad_body(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     };
     // One deadline for the whole HTTP request, batch or not.
     let deadline = tokio::time::Instant::now() + state.settings.request_timeout;
     match requests {
         batch::Requests::Single(request) => {
-            HttpResponse::Ok().json(serve_one(&schema, &state, &http, *request, deadline).await)
+            let answers = serve_all(&schema, &state, &http, vec![*request], deadline).await;
+            match answers.first() {
+                Some(answer) => respond::json_within(answer, None, respond::MAX_RESPONSE),
+                None => bad_body(StatusCode::BAD_REQUEST, "BAD_REQUEST", "no operation"),
+            }
         }
         batch::Requests::Batch(requests) => {
-            // One after another: a batch costs no more at once than its operations sent apart.
-            let mut answers = Vec::with_capacity(requests.len());
-            for request in requests {
-                answers.push(serve_one(&schema, &state, &http, request, deadline).await);
-            }
-            HttpResponse::Ok().json(answers)
+            let slots = requests.len();
+            let answers = serve_all(&schema, &state, &http, requests, deadline).await;
+            respond::json_within(&answers, Some(slots), respond::MAX_RESPONSE)
         }
     }
+}
+
+/// Inspects every operation before any runs — their node counts together within one budget,
+/// or each refused — then serves them one after another: a batch costs no more at once than
+/// its operations sent apart.
+async fn serve_all(
+    schema: &AppSchema,
+    state: &AppState,
+    http: &HttpRequest,
+    requests: Vec<async_graphql::Request>,
+    deadline: tokio::time::Instant,
+) -> Vec<Answer> {
+    let mut inspected: Vec<_> = requests
+        .into_iter()
+        .map(|mut request| {
+            let started = std::time::Instant::now();
+            let inspected = document::inspect(&mut request, &document::LIMITS);
+            (request, inspected, started)
+        })
+        .collect();
+    let nodes = inspected
+        .iter()
+        .filter_map(|(_, inspected, _)| inspected.as_ref().ok())
+        .fold(0_u64, |sum, inspected| sum.saturating_add(inspected.nodes));
+    if nodes > document::LIMITS.nodes {
+        let refusal = document::Refusal::too_many_nodes(&document::LIMITS, nodes);
+        for (_, inspected, _) in &mut inspected {
+            *inspected = Err(refusal.clone());
+        }
+    }
+    let mut answers = Vec::with_capacity(inspected.len());
+    for (request, inspected, started) in inspected {
+        answers.push(serve_one(schema, state, http, request, inspected, started, deadline).await);
+    }
+    answers
 }
 
 /// What one operation answers: the executor's response, or a refusal made before it ran.
@@ -103,17 +153,18 @@ impl Answer {
     }
 }
 
-/// Serves one operation — alone, or one of a batch — through every check a single request
-/// gets, within `deadline`, and counts it.
+/// Serves one operation — alone, or one of a batch — as `inspect` judged it, through every
+/// check a single request gets, within `deadline`, and counts it.
 async fn serve_one(
     schema: &AppSchema,
     state: &AppState,
     http: &HttpRequest,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
+    inspected: Result<document::Inspected, document::Refusal>,
+    started: std::time::Instant,
     deadline: tokio::time::Instant,
 ) -> Answer {
-    let started = std::time::Instant::now();
-    let (name, answer) = match document::inspect(&mut request, &document::LIMITS) {
+    let (name, answer) = match inspected {
         Ok(inspected) => {
             let name = inspected.operation_name.clone();
             let after = state.settings.request_timeout;
@@ -141,7 +192,7 @@ async fn serve_one(
         ),
     };
     measure::operation_served(
-        operation::label(name.as_deref()),
+        operation::label(&state.settings.metrics_operations, name.as_deref()),
         answer.code(),
         started.elapsed(),
     );
@@ -195,15 +246,9 @@ async fn execute(
     Answer::Executed(response)
 }
 
-fn bad_body(status: StatusCode, message: String) -> HttpResponse {
-    measure::operation_served(
-        operation::label(None),
-        "BAD_REQUEST",
-        std::time::Duration::ZERO,
-    );
-    HttpResponse::build(status).json(json!({
-        "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }]
-    }))
+fn bad_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    measure::operation_served(operation::label(&[], None), code, std::time::Duration::ZERO);
+    respond::error(status, code, message)
 }
 
 fn authorization(http: &HttpRequest) -> Option<&str> {

@@ -7,6 +7,43 @@ const MAX_EMAIL: usize = 254;
 /// Longest name of a person, business or plan.
 const MAX_NAME: usize = 200;
 
+/// Which characters a text may hold, beyond what every text may (see [`refused_text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TextRule {
+    /// One line: no control character.
+    Line,
+    /// Lines: tab, line feed and carriage return too.
+    Multiline,
+    /// A secret the server only hashes: anything but NUL.
+    Secret,
+}
+
+/// What `text` holds that `rule` refuses, named by kind and code point (never the text):
+/// a control character (U+0000–U+001F, U+007F–U+009F; see [`TextRule`]), a bidirectional
+/// control (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C) or a Unicode
+/// non-character (U+FDD0–U+FDEF, U+xFFFE, U+xFFFF). Secrets refuse only NUL.
+pub fn refused_text(text: &str, rule: TextRule) -> Option<String> {
+    text.chars().find_map(|c| {
+        let code = c as u32;
+        let what = match c {
+            '\0' => "a NUL character",
+            _ if rule == TextRule::Secret => return None,
+            '\t' | '\n' | '\r' if rule == TextRule::Multiline => return None,
+            _ if c.is_control() => "a control character",
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}' => "a bidirectional control",
+            _ if (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE => {
+                "a Unicode non-character"
+            }
+            _ => return None,
+        };
+        Some(format!("{what} (U+{code:04X})"))
+    })
+}
+
 /// An e-mail address, trimmed and lower-cased.
 ///
 /// # Errors
@@ -108,5 +145,42 @@ mod tests {
         assert!(name("   ", "name").is_err());
         assert_eq!(name(" Acme ", "name").expect("valid"), "Acme");
         assert!(name(&"x".repeat(201), "name").is_err());
+    }
+
+    #[test]
+    fn each_kind_of_refused_character_is_named_without_the_text() {
+        use TextRule::{Line, Multiline, Secret};
+        let said = |text: &str, rule| refused_text(text, rule);
+        assert_eq!(
+            said("a\0b", Line).as_deref(),
+            Some("a NUL character (U+0000)")
+        );
+        assert_eq!(
+            said("a\tb", Line).as_deref(),
+            Some("a control character (U+0009)")
+        );
+        assert_eq!(
+            said("\u{85}", Line).as_deref(),
+            Some("a control character (U+0085)")
+        );
+        assert_eq!(
+            said("evil\u{202E}txt", Line).as_deref(),
+            Some("a bidirectional control (U+202E)")
+        );
+        for refused in [
+            "\u{2067}",
+            "\u{200F}",
+            "\u{061C}",
+            "\u{FDD0}",
+            "\u{1FFFF}",
+            "\u{FFFE}",
+        ] {
+            assert!(said(refused, Line).is_some(), "{refused:?}");
+        }
+        assert_eq!(said("Zoë 東京 مرحبا 👩\u{200D}💻", Line), None);
+        assert_eq!(said("two\nlines\tand tab\r\n", Multiline), None);
+        assert!(said("\u{7}", Multiline).is_some());
+        assert_eq!(said("pass\tword\u{202E}", Secret), None);
+        assert!(said("pass\0word", Secret).is_some());
     }
 }

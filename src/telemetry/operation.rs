@@ -1,47 +1,47 @@
-//! The `operation` label: GraphQL operation names come from callers, so the label takes only
-//! names that look like names, and at most [`MAX_NAMES`] distinct ones per process; the rest
-//! share `other`. A caller can therefore never grow the metrics without bound.
+//! The `operation` label. GraphQL operation names come from callers, and anyone may send any
+//! name (a sign-up is open to all), so no name a caller sends can take a label of its own:
+//! the label is the name only for saaskit's own operations ([`KNOWN`], the documents of
+//! `examples/operations`) and for those the operator lists in `SAASKIT_METRICS_OPERATIONS`
+//! (their own clients'); `anonymous` without a name, `other` for every other name. The label
+//! values are fixed when the process starts, whatever it is sent.
 
-use std::collections::HashSet;
-use std::sync::{LazyLock, Mutex};
-
-/// Distinct operation names labelled per process.
-pub const MAX_NAMES: usize = 100;
-/// Longest name labelled, as the regular expression `[A-Za-z_][A-Za-z0-9_]{0,63}` allows.
-const MAX_LEN: usize = 64;
+/// saaskit's own operations, as `examples/operations` names them (a test holds them equal).
+pub const KNOWN: &[&str] = &[
+    "AcceptInvitation",
+    "CancelSubscription",
+    "ChangePlan",
+    "InvitationPreview",
+    "InviteTeamMember",
+    "LogIn",
+    "Me",
+    "Members",
+    "Plans",
+    "RecordUsage",
+    "RequestPasswordReset",
+    "ResetPassword",
+    "SdkKey",
+    "SignUp",
+    "StaffAllPlans",
+    "StaffGrantPlan",
+    "StaffImpersonate",
+    "StaffSearchBusinesses",
+    "SubscriptionAndUsage",
+    "SwitchBusiness",
+];
 
 pub const ANONYMOUS: &str = "anonymous";
 pub const OTHER: &str = "other";
 
-static SEEN: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
-
-/// The label of an operation named `name` (`None`: anonymous).
-pub fn label(name: Option<&str>) -> String {
-    let Some(name) = name else {
-        return ANONYMOUS.to_owned();
-    };
-    if !is_name(name) {
-        return OTHER.to_owned();
+/// The label of an operation named `name` (`None`: anonymous), where `listed` are the
+/// operator's names (`SAASKIT_METRICS_OPERATIONS`).
+pub fn label(listed: &[String], name: Option<&str>) -> String {
+    match name {
+        None => ANONYMOUS.to_owned(),
+        Some(name) if KNOWN.contains(&name) || listed.iter().any(|known| known == name) => {
+            name.to_owned()
+        }
+        Some(_) => OTHER.to_owned(),
     }
-    let Ok(mut seen) = SEEN.lock() else {
-        return OTHER.to_owned();
-    };
-    if seen.contains(name) {
-        return name.to_owned();
-    }
-    if seen.len() >= MAX_NAMES {
-        return OTHER.to_owned();
-    }
-    seen.insert(name.to_owned());
-    name.to_owned()
-}
-
-fn is_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    let first_ok = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-    first_ok && name.len() <= MAX_LEN && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -49,27 +49,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_names_that_look_like_names_are_labels() {
-        assert!(is_name("RecordUsage"));
-        assert!(is_name("_x9"));
-        assert!(!is_name("9x"));
-        assert!(!is_name(""));
-        assert!(!is_name("a-b"));
-        assert!(!is_name("é"));
-        assert!(is_name(&"a".repeat(64)));
-        assert!(!is_name(&"a".repeat(65)));
-        assert_eq!(label(None), ANONYMOUS);
-        assert_eq!(label(Some("bad name")), OTHER);
+    fn known_names_are_exactly_the_example_operations() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/operations");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("examples/operations")
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".graphql").map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        assert_eq!(names, KNOWN, "KNOWN lists each example operation, in order");
     }
 
     #[test]
-    fn past_the_cap_new_names_are_other_and_known_ones_stay() {
-        let known = label(Some("KnownBeforeTheCap"));
-        assert_eq!(known, "KnownBeforeTheCap");
-        for i in 0..MAX_NAMES {
-            label(Some(&format!("Filler{i}")));
+    fn only_known_and_listed_names_are_labels_whatever_is_sent() {
+        let listed = vec!["Dashboard".to_owned()];
+        assert_eq!(label(&listed, None), ANONYMOUS);
+        assert_eq!(label(&listed, Some("RecordUsage")), "RecordUsage");
+        assert_eq!(label(&listed, Some("Dashboard")), "Dashboard");
+        for i in 0..1_000 {
+            assert_eq!(label(&listed, Some(&format!("Attacker{i}"))), OTHER);
         }
-        assert_eq!(label(Some("OneTooMany")), OTHER);
-        assert_eq!(label(Some("KnownBeforeTheCap")), "KnownBeforeTheCap");
+        assert_eq!(
+            label(&listed, Some("Me")),
+            "Me",
+            "still labelled after a flood"
+        );
+        assert_eq!(label(&[], Some("Dashboard")), OTHER);
     }
 }

@@ -51,14 +51,14 @@ impl Cost {
                     .selections
                     .saturating_add(self.introspection_selections)
                     .saturating_add(1),
-                introspection_depth: self.depth.max(self.introspection_depth) + 1,
-                schemas: self.schemas + u64::from(name == "__schema"),
+                introspection_depth: self.depth.max(self.introspection_depth).saturating_add(1),
+                schemas: self.schemas.saturating_add(u64::from(name == "__schema")),
                 ..self
             }
         } else {
             Cost {
                 selections: self.selections.saturating_add(1),
-                depth: self.depth + 1,
+                depth: self.depth.saturating_add(1),
                 ..self
             }
         };
@@ -247,6 +247,22 @@ mod tests {
         }
         let cost = cost(&query).expect("no cycle");
         assert_eq!(cost.selections, u64::MAX, "saturates");
+    }
+
+    #[test]
+    fn doubling_schema_fragments_saturate_instead_of_overflowing() {
+        // Each fragment spreads the one before it twice: 2^70 `__schema` fields.
+        let mut query =
+            String::from("query { ...F70 } fragment F0 on Query { __schema { __typename } }");
+        for level in 1..=70 {
+            let before = level - 1;
+            query.push_str(&format!(
+                " fragment F{level} on Query {{ ...F{before} ... on Query {{ ...F{before} }} }}"
+            ));
+        }
+        let cost = cost(&query).expect("no cycle");
+        assert_eq!(cost.schemas, u64::MAX);
+        assert_eq!(cost.introspection_selections, u64::MAX);
     }
 
     #[test]

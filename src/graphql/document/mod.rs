@@ -5,67 +5,35 @@
 //! fragment with fragments memoized and spread cycles refused. A document over any of
 //! [`LIMITS`] is refused with `GRAPHQL_VALIDATION_FAILED` before async-graphql validates or
 //! executes it, so the work of refusing is linear in the size of the body. The same pass
-//! derives the root fields and argument facts that the token's authorizer judges, from the
-//! same parse and the same variables the executor runs.
+//! derives the root fields and argument facts that the token's authorizer judges, counts the
+//! most items the result can hold ([`nodes`]) and reads every string argument under one rule
+//! ([`text`]), from the same parse and the same variables the executor runs ([`values`]).
+//!
+//! Files, in reading order: `limits` (the bounds, the refusal), `lexer` (the scan), `cost`
+//! (sizes with fragments expanded), `values` (the operation that runs, its variables), `shape`
+//! (the schema's lists), `nodes`, `text`, `roots` (authorization facts).
 
 use std::sync::{Arc, LazyLock};
 
 use async_graphql::Request;
 use async_graphql::parser::types::ExecutableDocument;
 use moka::sync::Cache;
-use serde_json::json;
 
 mod cost;
 mod lexer;
+mod limits;
+mod nodes;
 mod roots;
+mod shape;
+mod text;
+mod values;
 
 pub use cost::Cost;
+use limits::check;
+pub use limits::{LIMITS, Limits, Refusal};
 pub use roots::Unresolved;
 
 use crate::auth::token::Operation;
-
-/// The bounds every document must stay within, whoever sends it.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Bytes of query text (variables are not part of it; the body limit bounds them).
-    pub bytes: usize,
-    /// Lexical tokens in the query text.
-    pub tokens: usize,
-    /// Nesting of `{`, `(` and `[` in the query text.
-    pub nesting: usize,
-    /// Selections (fields, spreads, inline fragments) once fragments are expanded.
-    pub selections: u64,
-    /// Nesting of fields.
-    pub depth: u64,
-    /// Aliased fields once fragments are expanded.
-    pub aliases: u64,
-    /// Directives once fragments are expanded.
-    pub directives: u64,
-    /// `__schema` fields per operation.
-    pub schemas: u64,
-    /// Selections inside `__schema` and `__type`, which do not count as [`Limits::selections`].
-    pub introspection_selections: u64,
-    /// Nesting inside `__schema` and `__type`, which does not count as [`Limits::depth`].
-    pub introspection_depth: u64,
-    /// Distinct root fields with their facts, each judged by a run of the token's authorizer
-    /// (a `recordUsages` field is one per event's metric).
-    pub authorizations: usize,
-}
-
-/// The limits in force (`docs/security.md`, "Document limits", lists them).
-pub const LIMITS: Limits = Limits {
-    bytes: 128 * 1024,
-    tokens: 5_000,
-    nesting: 64,
-    selections: 1_000,
-    depth: 12,
-    aliases: 30,
-    directives: 50,
-    schemas: 1,
-    introspection_selections: 1_000,
-    introspection_depth: 32,
-    authorizations: 256,
-};
 
 /// What the pass found in a document within the limits.
 #[derive(Debug, Clone, Default)]
@@ -77,39 +45,8 @@ pub struct Inspected {
     /// The name of the operation that runs: the request's `operationName`, else the name of
     /// the document's only operation; `None` when it is anonymous.
     pub operation_name: Option<String>,
-}
-
-/// Why a document is refused before execution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub message: String,
-    /// The limit crossed: its name, its value and what the document needs.
-    pub limit: Option<(&'static str, u64, u64)>,
-}
-
-impl Refusal {
-    fn over(name: &'static str, max: u64, found: u64, what: &str) -> Refusal {
-        let found_text = if found == u64::MAX {
-            "far more".to_owned()
-        } else {
-            found.to_string()
-        };
-        Refusal {
-            message: format!("the query {what}: {found_text}, more than the limit of {max}"),
-            limit: Some((name, max, found)),
-        }
-    }
-
-    /// The refusal as a JSON response body.
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut extensions = json!({ "code": "GRAPHQL_VALIDATION_FAILED" });
-        if let Some((name, max, found)) = self.limit {
-            extensions["limit"] = json!(name);
-            extensions["max"] = json!(max);
-            extensions["found"] = json!(found);
-        }
-        json!({ "errors": [{ "message": self.message, "extensions": extensions }] })
-    }
+    /// The most items the operation's result may hold (see [`Limits::nodes`]).
+    pub nodes: u64,
 }
 
 /// Measures `request`'s document against `limits` and derives its root fields.
@@ -134,14 +71,14 @@ pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refu
     let variables = std::mem::take(&mut request.variables);
     let inspected = match parse(request, limits) {
         Ok(Some((document, cost))) => check(&cost, limits).and_then(|introspection| {
+            let nodes = judge_values(document, operation_name.as_deref(), &variables, limits)?;
             let operations =
                 roots::root_operations(document, operation_name.as_deref(), &variables).map_err(
-                    |Unresolved { field, argument }| Refusal {
-                        message: format!(
+                    |Unresolved { field, argument }| {
+                        Refusal::invalid(format!(
                             "{field}'s {argument} must be given in the document or by a variable \
                              the request or the operation's defaults provide"
-                        ),
-                        limit: None,
+                        ))
                     },
                 )?;
             if operations.len() > limits.authorizations {
@@ -156,6 +93,7 @@ pub fn inspect(request: &mut Request, limits: &Limits) -> Result<Inspected, Refu
                 operations,
                 introspection,
                 operation_name: operation_name.clone().or_else(|| only_name(document)),
+                nodes,
             })
         }),
         Ok(None) => Ok(Inspected {
@@ -266,63 +204,43 @@ fn only_name(document: &ExecutableDocument) -> Option<String> {
 fn cost_of(document: &ExecutableDocument) -> Result<Cost, Refusal> {
     cost::Costs::new(document)
         .worst()
-        .map_err(|cost::Cycle(name)| Refusal {
-            message: format!("the fragment {name} spreads itself"),
-            limit: None,
+        .map_err(|cost::Cycle(name)| {
+            Refusal::invalid(format!("the fragment {name} spreads itself"))
         })
 }
 
-/// Checks a document's `cost` against `limits`; returns whether it introspects.
-fn check(cost: &Cost, limits: &Limits) -> Result<bool, Refusal> {
-    let checks = [
-        (
-            "selections",
-            limits.selections,
-            cost.selections,
-            "selects too many fields",
-        ),
-        ("depth", limits.depth, cost.depth, "nests fields too deeply"),
-        (
-            "aliases",
-            limits.aliases,
-            cost.aliases,
-            "uses too many aliases",
-        ),
-        (
-            "directives",
-            limits.directives,
-            cost.directives,
-            "uses too many directives",
-        ),
-        (
-            "schemas",
-            limits.schemas,
-            cost.schemas,
-            "asks for __schema more than once",
-        ),
-        (
-            "introspectionSelections",
-            limits.introspection_selections,
-            cost.introspection_selections,
-            "selects too many introspection fields",
-        ),
-        (
-            "introspectionDepth",
-            limits.introspection_depth,
-            cost.introspection_depth,
-            "nests introspection too deeply",
-        ),
-    ];
-    for (name, max, found, what) in checks {
-        if found > max {
-            return Err(Refusal::over(name, max, found, what));
-        }
+/// Counts the items the operation that runs may return and reads its strings, with this
+/// request's own variables (a cached parse is judged anew each time); returns the count.
+fn judge_values(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &async_graphql::Variables,
+    limits: &Limits,
+) -> Result<u64, Refusal> {
+    let Some(operation) = values::selected(document, operation_name) else {
+        return Ok(0);
+    };
+    let values = values::Values::new(operation, variables);
+    let nodes = nodes::of_operation(document, operation, values);
+    if nodes > limits.nodes {
+        return Err(Refusal::too_many_nodes(limits, nodes));
     }
-    Ok(cost.introspection_selections > 0)
+    text::check(document, operation, values).map_err(|refused| Refusal {
+        message: format!(
+            "{}'s argument {} must not hold {}",
+            refused.field, refused.path, refused.holds
+        ),
+        code: "BAD_USER_INPUT",
+        limit: None,
+        field: Some(refused.input_field().to_owned()),
+    })?;
+    Ok(nodes)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn request(metric: &str) -> Request {

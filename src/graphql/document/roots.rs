@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet,
-};
-use async_graphql::{Name, Value as ConstValue, Variables};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
+use async_graphql::{Value as ConstValue, Variables};
+
+use super::values::{Values, selected};
 
 use crate::auth::token::Operation;
 use crate::services::usage;
@@ -37,8 +37,7 @@ pub fn root_operations(
     };
     let mut walk = Walk {
         document,
-        operation,
-        variables,
+        values: Values::new(operation, variables),
         expanded: HashSet::new(),
         found: BTreeSet::new(),
     };
@@ -50,27 +49,9 @@ pub fn root_operations(
         .collect())
 }
 
-/// The operation the executor will run: the named one, or the only one.
-fn selected<'a>(
-    document: &'a ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<&'a OperationDefinition> {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), None) => operation,
-        (DocumentOperations::Single(_), Some(_)) => return None,
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()?
-        }
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
-    Some(&operation.node)
-}
-
 struct Walk<'a> {
     document: &'a ExecutableDocument,
-    operation: &'a OperationDefinition,
-    variables: &'a Variables,
+    values: Values<'a>,
     /// Fragments already walked: a fragment's root fields are the same at every spread.
     expanded: HashSet<&'a str>,
     found: BTreeSet<(String, Vec<(String, String)>)>,
@@ -139,26 +120,10 @@ impl<'a> Walk<'a> {
 
     /// An argument's value, from a literal or variables.
     fn argument(&self, field: &Field, argument: &'static str) -> Result<ConstValue, Unresolved> {
-        field
-            .get_argument(argument)
-            .ok_or_else(|| unresolved(field, argument))?
-            .node
-            .clone()
-            .into_const_with(|name| self.variable(&name).ok_or(()))
-            .map_err(|()| unresolved(field, argument))
-    }
-
-    /// A variable's value as the executor reads it: the request's, else the default.
-    fn variable(&self, name: &Name) -> Option<ConstValue> {
-        let definition = self
-            .operation
-            .variable_definitions
-            .iter()
-            .find(|definition| definition.node.name.node == *name)?;
-        self.variables
-            .get(name)
-            .or_else(|| definition.node.default_value())
-            .cloned()
+        match self.values.argument(field, argument) {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(_)) | None => Err(unresolved(field, argument)),
+        }
     }
 }
 

@@ -81,7 +81,7 @@ impl Business {
         }))
     }
 
-    /// Invitations not yet accepted, newest first.
+    /// Invitations not yet accepted, newest first (the 100 newest).
     #[graphql(guard = "OnBusiness(self.model.id, Right::TeamRead, self.access)")]
     async fn invitations(&self, ctx: &Context<'_>) -> Result<Vec<Invitation>> {
         let state = ctx.state()?;

@@ -49,7 +49,7 @@ impl Plan {
         }
     }
 
-    /// What a subscriber may use, per metric.
+    /// What a subscriber may use, per metric (at most 20 metrics).
     async fn limits(&self, ctx: &Context<'_>) -> Result<Vec<PlanLimit>> {
         let limits = load(ctx, LimitsOf(self.0.id)).await?;
         Ok(limits

@@ -104,8 +104,8 @@ impl Viewer {
         self.rights.iter().map(|right| right.as_str()).collect()
     }
 
-    /// Every business the user is an active member of. Impersonation sees only the business
-    /// it acts in, not the user's others.
+    /// Every business the user is an active member of, most recently joined first (the 100
+    /// most recent). Impersonation sees only the business it acts in, not the user's others.
     async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
         let state = ctx.state()?;
         let rows = business::memberships(&state.db, self.user_id).await?;

@@ -13,6 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::{AppError, is_unique_violation};
+use crate::services::billing::plans::{MAX_LIMITS, MAX_LISTED};
 use crate::services::{audit, locks};
 
 #[derive(Clone)]
@@ -47,11 +48,12 @@ pub struct UpdatePlan {
 
 const MAX_PERIOD_COUNT: i32 = 1_000;
 
-/// Every plan, archived ones included, for staff.
+/// Every plan, archived ones included, for staff: the [`MAX_LISTED`] cheapest.
 pub async fn list_all(db: &DatabaseConnection) -> Result<Vec<plans::Model>, AppError> {
     Ok(plans::Entity::find()
         .order_by_asc(plans::Column::PriceCents)
         .order_by_asc(plans::Column::Code)
+        .limit(MAX_LISTED)
         .all(db)
         .await?)
 }
@@ -82,6 +84,12 @@ fn check_price(price_cents: i64) -> Result<(), AppError> {
 }
 
 fn check_limits(limits: Vec<LimitInput>) -> Result<Vec<LimitInput>, AppError> {
+    if limits.len() > MAX_LIMITS {
+        return Err(AppError::bad_input(
+            "limits",
+            format!("a plan has at most {MAX_LIMITS} limits"),
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     let mut checked = Vec::with_capacity(limits.len());
     for limit in limits {

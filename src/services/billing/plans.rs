@@ -6,13 +6,21 @@ use chrono::{DateTime, Utc};
 use entity::{PeriodUnit, plan_limits, plans};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionSession, TransactionTrait,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::error::{AppError, is_unique_violation};
 
-/// The plans anyone may see: public and not archived, cheapest first.
+/// Most plans one list returns (`plans`, `allPlans`): the cheapest ones. The document limits
+/// count a plan list as this long.
+pub const MAX_LISTED: u64 = 100;
+
+/// Most limits (metrics) one plan has; `createPlan` and `updatePlan` refuse more. A plan's
+/// `limits` and a subscription's `usage` (one per limit) are therefore at most this long.
+pub const MAX_LIMITS: usize = 20;
+
+/// The plans anyone may see: public and not archived, cheapest first, at most [`MAX_LISTED`].
 #[tracing::instrument(skip_all)]
 pub async fn list_public<C: ConnectionTrait>(db: &C) -> Result<Vec<plans::Model>, AppError> {
     Ok(plans::Entity::find()
@@ -20,6 +28,7 @@ pub async fn list_public<C: ConnectionTrait>(db: &C) -> Result<Vec<plans::Model>
         .filter(plans::Column::ArchivedAt.is_null())
         .order_by_asc(plans::Column::PriceCents)
         .order_by_asc(plans::Column::Code)
+        .limit(MAX_LISTED)
         .all(db)
         .await?)
 }

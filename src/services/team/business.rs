@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{MemberStatus, Role, businesses, team_members};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionSession, TransactionTrait,
+    QuerySelect, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -58,8 +58,12 @@ pub async fn update<C: ConnectionTrait + TransactionTrait>(
     Ok(updated)
 }
 
+/// Most memberships one user's list returns (`Viewer.memberships`): the most recently joined.
+/// The document limits count the list as this long.
+pub const MAX_MEMBERSHIPS: u64 = 100;
+
 /// The businesses `user_id` is an active human member of, with the role in each, most
-/// recently joined first.
+/// recently joined first, at most [`MAX_MEMBERSHIPS`].
 pub async fn memberships<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
@@ -69,6 +73,7 @@ pub async fn memberships<C: ConnectionTrait>(
         .filter(team_members::Column::Status.eq(MemberStatus::Active))
         .filter(team_members::Column::Role.ne(Role::Sdk))
         .order_by_desc(team_members::Column::JoinedAt)
+        .limit(MAX_MEMBERSHIPS)
         .find_also_related(businesses::Entity)
         .all(db)
         .await?;

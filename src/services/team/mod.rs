@@ -110,8 +110,12 @@ pub async fn members_page<C: ConnectionTrait>(
     Ok(query.limit(limit + 1).all(db).await?)
 }
 
+/// Most invitations one list returns (`Business.invitations`): the newest. The document limits
+/// count the list as this long.
+pub const MAX_INVITATIONS_LISTED: u64 = 100;
+
 /// The invitations of a business that have not been accepted, newest first (expired ones
-/// included, so that they can be sent again).
+/// included, so that they can be sent again), at most [`MAX_INVITATIONS_LISTED`].
 pub async fn invitations<C: ConnectionTrait>(
     db: &C,
     business_id: Uuid,
@@ -120,6 +124,7 @@ pub async fn invitations<C: ConnectionTrait>(
         .filter(team_members::Column::BusinessId.eq(business_id))
         .filter(team_members::Column::Status.eq(MemberStatus::Invited))
         .order_by_desc(team_members::Column::Id)
+        .limit(MAX_INVITATIONS_LISTED)
         .all(db)
         .await?)
 }

@@ -37,6 +37,7 @@
 //! calls), [`reference`], `dashboard.rs` (what the dashboard shows).
 
 use crate::error::AppError;
+use crate::services::validate::{TextRule, refused_text};
 
 mod alone;
 mod batch;
@@ -68,7 +69,8 @@ pub const MAX_METRIC: usize = 64;
 
 /// A metric's name as given, the way it is counted — and the way a token's `metric(m)` fact
 /// names it, so that a holder's check judges the metric that is recorded: trimmed, 1 to
-/// [`MAX_METRIC`] bytes, no control character (NUL included). Every name a plan can have passes;
+/// [`MAX_METRIC`] bytes, nothing the text rule refuses ([`refused_text`]: control characters, NUL
+/// included, bidirectional controls, non-characters). Every name a plan can have passes;
 /// what is refused here could never be counted, and is refused before it is queued, so that a
 /// name the database cannot store never reaches a batch shared with other businesses.
 ///
@@ -76,7 +78,8 @@ pub const MAX_METRIC: usize = 64;
 /// `BAD_USER_INPUT` on `metric`.
 pub fn metric_name(given: &str) -> Result<&str, AppError> {
     let name = given.trim();
-    if name.is_empty() || name.len() > MAX_METRIC || name.chars().any(char::is_control) {
+    let unsafe_text = refused_text(name, TextRule::Line).is_some();
+    if name.is_empty() || name.len() > MAX_METRIC || unsafe_text {
         return Err(AppError::bad_input(
             "metric",
             format!("use 1 to {MAX_METRIC} printable characters"),

@@ -60,6 +60,11 @@ async fn a_full_flow_at_debug_logs_no_secret_and_is_counted_exactly() {
             ("SAASKIT_LOG", "debug"),
             ("SAASKIT_ROOT_KEY", &root_key),
             ("SAASKIT_METRICS_TOKEN", metrics_token),
+            // The flow's own operation names, labelled by name as an operator would list them.
+            (
+                "SAASKIT_METRICS_OPERATIONS",
+                "Rotate,Invite,Preview,Accept,Forgot,Reset,LogOut,Record",
+            ),
         ],
     );
     let mail_dir = dir.path().join("mail");

@@ -49,7 +49,7 @@ fn server_in(dir: &Path, db: &TestDatabase, env: &[(&str, &str)]) -> Server {
 async fn metrics_count_exactly_the_usage_outcomes_and_operations_served_with_pools() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = TestDatabase::create(&dir).await;
-    let server = server_in(dir.path(), &db, &[]);
+    let server = server_in(dir.path(), &db, &[("SAASKIT_METRICS_OPERATIONS", "Record")]);
     let (_, sdk_key) = signup(&server, "metrics@example.com").await;
     for key in ["m-1", "m-2", "m-2"] {
         let response = server
@@ -248,4 +248,31 @@ async fn saaskit_worker_serves_metrics_on_its_metrics_bind() {
         "{text}"
     );
     assert_eq!(health, 200);
+}
+
+#[tokio::test]
+async fn operation_names_a_caller_makes_up_never_take_a_label() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = TestDatabase::create(&dir).await;
+    let server = server_in(dir.path(), &db, &[]);
+    // More made-up names than there were label slots, anonymously.
+    for i in 0..105 {
+        let named = format!("query Flood{i} {{ __typename }}");
+        data(&server.graphql(&named, json!({}), None).await);
+    }
+    let plans = include_str!("../../../examples/operations/Plans.graphql");
+    data(&server.graphql(plans, json!({}), None).await);
+    let text = scrape(&server).await;
+    let served = "saaskit_http_requests_total";
+    assert_eq!(
+        sample(&text, served, &[("operation", "other")]),
+        105.0,
+        "{text}"
+    );
+    assert!(!text.contains("Flood"), "no made-up name is a label");
+    assert_eq!(
+        sample(&text, served, &[("operation", "Plans")]),
+        1.0,
+        "{text}"
+    );
 }

@@ -90,10 +90,13 @@ async fn each_event_of_record_usages_counts_against_the_sdk_key_rate() {
     data(&app.graphql(many, events(4), Some(&ann.api_key)).await);
     let refused = app.graphql(many, events(2), Some(&ann.api_key)).await;
     assert_eq!(error_code(&refused), "RATE_LIMITED", "{refused}");
-    // A batch larger than the whole burst is never allowed.
+    // A batch larger than the whole burst is never allowed: no retryAfter promises otherwise.
     clock.advance(chrono::TimeDelta::seconds(10));
     let refused = app.graphql(many, events(6), Some(&ann.api_key)).await;
-    assert_eq!(error_code(&refused), "RATE_LIMITED", "{refused}");
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+    let extensions = &refused["errors"][0]["extensions"];
+    assert_eq!(extensions["field"], "inputs");
+    assert!(extensions.get("retryAfter").is_none(), "{refused}");
     // What is left fits: one more event.
     data(&app.graphql(RECORD, json!({}), Some(&ann.api_key)).await);
 }

@@ -87,8 +87,10 @@ impl<K: Hash + Eq + Clone> KeyedRate<K> {
     /// Counts `n` calls for `key` at once (all or none), e.g. the events of one batch.
     ///
     /// # Errors
-    /// `RATE_LIMITED` with the whole seconds until `n` calls are allowed (at least 1); `n`
-    /// beyond the burst can never be allowed and is refused with the quota's whole period.
+    /// `RATE_LIMITED` with the whole seconds until `n` calls are allowed (at least 1). `n`
+    /// beyond the burst can never be allowed, however long the caller waits: that is
+    /// `BAD_USER_INPUT` on `inputs` (the events of one batch) naming the most that fit, with
+    /// no `retryAfter` to promise otherwise.
     pub fn check_n(&self, key: &K, n: NonZeroU32) -> Result<(), AppError> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.limiter.retain_recent();
@@ -98,9 +100,13 @@ impl<K: Hash + Eq + Clone> KeyedRate<K> {
             Ok(Err(not_until)) => Err(AppError::RateLimited {
                 retry_after_secs: whole_seconds(not_until.wait_time_from(self.clock.now())),
             }),
-            Err(_insufficient) => Err(AppError::RateLimited {
-                retry_after_secs: whole_seconds(Duration::from_secs(1)),
-            }),
+            Err(governor::InsufficientCapacity(most)) => Err(AppError::bad_input(
+                "inputs",
+                format!(
+                    "{n} events at once are more than this key may ever send at once ({most}); \
+                     send at most {most} per call"
+                ),
+            )),
         }
     }
 
@@ -144,6 +150,29 @@ mod tests {
         clock.advance(chrono::TimeDelta::milliseconds(500));
         rate.check(&key).expect("one more after half a second");
         assert!(rate.check(&key).is_err());
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_burst_is_told_it_never_fits_not_to_retry() {
+        let (rate, clock) = rate(10, 5);
+        let key = uuid::Uuid::now_v7();
+        let n = |n| NonZeroU32::new(n).expect("non-zero");
+        for _ in 0..2 {
+            match rate.check_n(&key, n(6)) {
+                Err(AppError::BadInput { field, message }) => {
+                    assert_eq!(field, "inputs");
+                    assert!(message.contains("at most 5"), "{message}");
+                }
+                other => panic!("expected BAD_USER_INPUT, got {other:?}"),
+            }
+            // Waiting changes nothing: it can never fit.
+            clock.advance(chrono::TimeDelta::hours(1));
+        }
+        rate.check_n(&key, n(5)).expect("the whole burst fits");
+        assert!(matches!(
+            rate.check_n(&key, n(5)),
+            Err(AppError::RateLimited { .. })
+        ));
     }
 
     #[test]
