@@ -88,6 +88,9 @@ async fn revoke_once(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let txn = crate::db::begin_write(db).await?;
+    // Serialized with re-sends and acceptance's seat count: a revoke never interleaves with a
+    // re-send of the same invitation.
+    locks::team(&txn, actor.business_id).await?;
     let invitation = find_pending(&txn, actor, id).await?;
     let email = email_of(&txn, invitation.user_id).await?;
     team_members::Entity::delete_by_id(invitation.id)

@@ -2,6 +2,7 @@
 
 pub(crate) mod attenuation;
 mod documents;
+mod passwords;
 mod plans;
 mod revocation;
 mod shapes;
