@@ -45,7 +45,8 @@ pub struct TeamMutation;
 impl TeamMutation {
     /// Invites someone by e-mail; the invitation link is valid for 7 days and takes a seat.
     /// A business mails one address at most three invitations an hour, sends and re-sends
-    /// together (`RATE_LIMITED` with `retryAfter` beyond).
+    /// together, and all addresses at most fifty a day (`RATE_LIMITED` with `retryAfter`
+    /// beyond).
     #[graphql(guard = "HasRight(Right::TeamManage)")]
     async fn invite_team_member(
         &self,
@@ -64,8 +65,8 @@ impl TeamMutation {
         Ok(mailed(state, sent).await)
     }
 
-    /// Sends a pending invitation again with a new link; the old link stops working. Counts
-    /// toward the three invitation mails an hour per address.
+    /// Sends a pending invitation again with a new link, valid 7 days; the old link stops
+    /// working. Counts toward the invitation mail caps.
     #[graphql(guard = "HasRight(Right::TeamManage)")]
     async fn resend_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
         let state = ctx.state()?;
@@ -87,7 +88,8 @@ impl TeamMutation {
     }
 
     /// Joins the business an invitation is for, and logs in there. Public: the key is the
-    /// credential (and, for an existing account, its password).
+    /// credential (and, for an existing account, its password). A key past its 7 days is
+    /// `EXPIRED`.
     async fn accept_invitation(
         &self,
         ctx: &Context<'_>,

@@ -11,9 +11,11 @@
 
 use biscuit_auth::KeyPair;
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{Role, password_resets, users};
+use entity::{MemberStatus, Role, password_resets, team_members, users};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use secrecy::SecretString;
 
 use super::accounts::{find_by_email, new_user};
@@ -122,6 +124,16 @@ async fn claim<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     if claimed.rows_affected != 1 {
+        return Err(email_taken());
+    }
+    // Only invitations may hang on the account: were it a member anywhere already, the claim
+    // would hand that membership to whoever signed up first.
+    let joined = team_members::Entity::find()
+        .filter(team_members::Column::UserId.eq(invited.id))
+        .filter(team_members::Column::Status.ne(MemberStatus::Invited))
+        .count(txn)
+        .await?;
+    if joined > 0 {
         return Err(email_taken());
     }
     sessions::revoke_logins(txn, invited.id, None, now).await?;

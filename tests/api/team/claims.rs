@@ -133,3 +133,29 @@ async fn sign_up_racing_acceptance_sets_the_first_password_once() {
         member_id(&app, &owner.token, "nina@example.com").await;
     }
 }
+
+#[tokio::test]
+async fn a_password_less_account_that_is_already_a_member_somewhere_is_not_claimed() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = spawn_app().await;
+    let owner = app.signup("owner@example.com").await;
+    let other = app.signup("other@example.com").await;
+    data(&invite(&app, &owner.token, "nina@example.com", "MEMBER").await);
+    let nina = entity::users::Entity::find()
+        .filter(entity::users::Column::Email.eq("nina@example.com"))
+        .one(&app.state.db)
+        .await
+        .expect("query")
+        .expect("the invited account");
+    // However it came about, an ACTIVE membership must not go to whoever signs up first.
+    app.add_membership(&other.business_id, nina.id, entity::Role::Admin)
+        .await;
+    let refused = signup(&app, "nina@example.com", "a takeover attempt").await;
+    assert_eq!(error_code(&refused), "CONFLICT", "{refused}");
+    let still = entity::users::Entity::find_by_id(nina.id)
+        .one(&app.state.db)
+        .await
+        .expect("query")
+        .expect("the account");
+    assert!(still.password_hash.is_none(), "nothing was set");
+}
