@@ -89,7 +89,8 @@ def login_latencies(count):
         answer = post(connection, body, client="198.51.100.7")
         samples.append((time.perf_counter() - started) * 1000)
         if not (answer.get("data") or {}).get("login"):
-            failures[next(codes(answer))] += 1
+            error = (answer.get("errors") or [{}])[0]
+            failures[f'{error.get("extensions", {}).get("code")}: {error.get("message")}'] += 1
     return samples, failures
 
 

@@ -140,7 +140,7 @@ impl IdentityMutation {
         let state = ctx.state()?;
         accounts::change_password(
             &state.db,
-            &state.auth_rate,
+            (&state.auth_rate, &state.password_rate),
             ctx.principal()?,
             ChangePassword {
                 current: SecretString::from(input.current_password),

@@ -232,8 +232,9 @@ pub struct ChangePassword {
 
 /// Sets a new password after checking the current one; every other login session of the user
 /// is revoked. Checking the current password is a login attempt (a stolen session must not be a
-/// password oracle): it takes the request's one password ticket and is throttled per client
-/// address and per account exactly as `login` (see [`throttle`]), the two counted together.
+/// password oracle): it takes the request's one password ticket, counts against the user's
+/// rate on this node, and is throttled per client address and per account exactly as `login`
+/// (see [`throttle`]), the two counted together.
 ///
 /// # Errors
 /// `BAD_USER_INPUT` on `currentPassword` when it is wrong, on `newPassword` when it is weak;
@@ -242,15 +243,17 @@ pub struct ChangePassword {
 #[tracing::instrument(skip_all)]
 pub async fn change_password(
     db: &DatabaseConnection,
-    rate: &throttle::AddressRate,
+    rates: (&throttle::AddressRate, &throttle::KeyRate),
     principal: &Principal,
     input: ChangePassword,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     require_login(principal)?;
     password::validate(&input.new, "newPassword")?;
-    rate.check(&input.client_addr)?;
     let ticket = input.budget.take()?;
+    let (per_address, per_user) = rates;
+    per_address.check(&input.client_addr)?;
+    per_user.check(&principal.user_id)?;
     let user = users::Entity::find_by_id(principal.user_id)
         .one(db)
         .await?

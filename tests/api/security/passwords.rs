@@ -146,3 +146,42 @@ async fn a_second_password_field_of_another_kind_in_one_request_is_refused_too()
         "{response}"
     );
 }
+
+#[tokio::test]
+async fn a_session_past_its_rate_is_refused_before_any_database_write() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let app =
+        crate::helpers::spawn_app_with(|figment| figment.merge(("trusted_proxies", "127.0.0.1")))
+            .await;
+    let account = app.signup("ada@example.com").await;
+    let limit = saaskit::services::identity::throttle::PASSWORD_CHECKS_PER_USER_PER_MINUTE.get();
+    // From a new address each time, so the per-address rules never bite.
+    let guess = |i: u32| {
+        app.client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&account.token)
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .json(&json!({ "query": CHANGE, "variables": change("a wrong guess") }))
+            .send()
+    };
+    for i in 0..limit {
+        let response: Value = guess(i).await.expect("sent").json().await.expect("JSON");
+        assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+    }
+    let attempts = entity::login_attempts::Entity::find()
+        .count(&app.state.db)
+        .await
+        .expect("a count");
+    let refused: Value = guess(limit)
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(error_code(&refused), "RATE_LIMITED", "{refused}");
+    let after = entity::login_attempts::Entity::find()
+        .count(&app.state.db)
+        .await
+        .expect("a count");
+    assert_eq!(after, attempts, "the refusal wrote nothing");
+}

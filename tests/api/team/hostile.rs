@@ -114,3 +114,40 @@ async fn a_pending_invitation_never_becomes_an_owner_invitation() {
     let key = latest_key(&app, "nina@example.com").await;
     assert_eq!(preview(&app, &key).await["role"], "ADMIN");
 }
+
+#[tokio::test]
+async fn a_revoke_or_re_send_racing_an_acceptance_never_touches_the_member_it_became() {
+    let app = spawn_app().await;
+    let owner = app.signup("owner@example.com").await;
+    let revoke = "mutation($id: ID!) { revokeInvitation(id: $id) }";
+    let resend = "mutation($id: ID!) { resendInvitation(id: $id) { id } }";
+    for (i, step) in [revoke, resend, revoke, resend].into_iter().enumerate() {
+        let email = format!("racer{i}@example.com");
+        let sent = invite(&app, &owner.token, &email, "MEMBER").await;
+        let id = data(&sent)["inviteTeamMember"]["id"].clone();
+        let key = latest_key(&app, &email).await;
+        let (accepted, stepped) = tokio::join!(
+            super::accept(&app, &key, "a new password"),
+            app.graphql(step, json!({ "id": id }), Some(&owner.token)),
+        );
+        let members = app
+            .graphql(super::MEMBERS, json!({}), Some(&owner.token))
+            .await;
+        let status = data(&members)["business"]["members"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .find(|e| e["node"]["user"]["email"] == email.as_str())
+            .map(|e| e["node"]["status"].clone());
+        if accepted.get("errors").is_none() {
+            assert_eq!(status, Some(json!("ACTIVE")), "{email}: {stepped}");
+            assert_eq!(
+                error_code(&stepped),
+                "NOT_FOUND",
+                "it came after: {stepped}"
+            );
+        } else {
+            assert!(stepped.get("errors").is_none(), "{accepted} {stepped}");
+        }
+    }
+}
