@@ -52,7 +52,24 @@ pub struct Budget(Arc<AtomicBool>);
 #[derive(Debug)]
 pub struct Ticket(());
 
+/// The root fields that take a request's ticket (each of them takes it in its service; this
+/// list only lets a batch's later operations be refused before they run).
+pub const FIELDS: [&str; 5] = [
+    "login",
+    "signup",
+    "changePassword",
+    "acceptInvitation",
+    "resetPassword",
+];
+
 impl Budget {
+    /// Whether an operation with these root fields is refused whole before it runs: the ticket
+    /// is spent and one of them would need it. (Each such field would be refused anyway; a
+    /// flood of batched operations then costs one error per operation, not one per field.)
+    pub fn spent_for<'a>(&self, root_fields: impl IntoIterator<Item = &'a str>) -> bool {
+        self.0.load(Ordering::Acquire) && root_fields.into_iter().any(|f| FIELDS.contains(&f))
+    }
+
     /// A fresh budget: one ticket.
     pub fn new() -> Self {
         Budget::default()
@@ -286,6 +303,16 @@ mod tests {
             ));
         }
         assert!(Budget::new().take().is_ok(), "another request has its own");
+    }
+
+    #[test]
+    fn once_spent_only_operations_needing_a_password_are_refused_whole() {
+        let budget = Budget::new();
+        assert!(!budget.spent_for(["changePassword"]), "not spent yet");
+        let _ticket = budget.take().expect("the ticket");
+        assert!(budget.spent_for(["me", "changePassword"]));
+        assert!(budget.spent_for(["login"]));
+        assert!(!budget.spent_for(["me", "business"]));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

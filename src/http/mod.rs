@@ -163,6 +163,12 @@ async fn execute(
     inspected: document::Inspected,
     pending: Arc<Pending>,
 ) -> Answer {
+    let budget = password_budget(http);
+    if budget.spent_for(inspected.operations.iter().map(|op| op.name.as_str())) {
+        return Answer::Executed(refuse(AppError::RateLimited {
+            retry_after_secs: 1,
+        }));
+    }
     let caller = match authenticate(state, authorization(http), &inspected.operations).await {
         Ok(caller) => caller,
         Err(err) => return Answer::Executed(refuse(err)),
@@ -190,7 +196,7 @@ async fn execute(
         .data(caller)
         .data(reach)
         .data(pending)
-        .data(password_budget(http))
+        .data(budget)
         .data(client_addr(state, http));
     let mut response = schema.execute(request).await;
     present_errors(&mut response);
