@@ -86,6 +86,8 @@ async fn a_re_sent_invitation_lives_seven_days_from_the_re_send() {
     let mut owner = app.signup("owner@example.com").await;
     let sent = invite(&app, &owner.token, "nina@example.com", "MEMBER").await;
     let id = data(&sent)["inviteTeamMember"]["id"].clone();
+    // Delivered before the re-send, so the newest mail is the re-send's.
+    let first_key = latest_key(&app, "nina@example.com").await;
 
     advance(&app, &clock, &mut owner, TimeDelta::days(6)).await;
     data(
@@ -100,6 +102,7 @@ async fn a_re_sent_invitation_lives_seven_days_from_the_re_send() {
         ["nina@example.com"]
     );
     let key = latest_key(&app, "nina@example.com").await;
+    assert_ne!(key, first_key);
     let joined = accept(&app, &key, "a new password").await;
     assert_eq!(
         data(&joined)["acceptInvitation"]["viewer"]["role"],
