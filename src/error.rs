@@ -27,6 +27,9 @@ pub enum AppError {
     BadInput { field: String, message: String },
     #[error("{what} not found")]
     NotFound { what: &'static str },
+    /// A key that was valid and no longer is, by the passing of time (not used, not revoked).
+    #[error("{message}")]
+    Expired { field: String, message: String },
     #[error("{message}")]
     Conflict {
         field: Option<String>,
@@ -83,6 +86,7 @@ impl AppError {
             Self::Forbidden | Self::ForbiddenBecause(_) => "FORBIDDEN",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::NotFound { .. } => "NOT_FOUND",
+            Self::Expired { .. } => "EXPIRED",
             Self::Conflict { .. } => "CONFLICT",
             Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Self::SubscriptionInactive => "SUBSCRIPTION_INACTIVE",
@@ -97,7 +101,9 @@ impl AppError {
         let mut ext = ErrorExtensionValues::default();
         ext.set("code", self.code());
         match self {
-            Self::BadInput { field, .. } => ext.set("field", field.as_str()),
+            Self::BadInput { field, .. } | Self::Expired { field, .. } => {
+                ext.set("field", field.as_str());
+            }
             Self::Conflict {
                 field: Some(field), ..
             } => ext.set("field", field.as_str()),

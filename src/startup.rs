@@ -84,6 +84,10 @@ impl Application {
             clock.clone(),
             settings.outbox_stale_after,
         );
+        let password_rate = Arc::new(services::identity::throttle::KeyRate::per_minute(
+            services::identity::throttle::PASSWORD_CHECKS_PER_USER_PER_MINUTE,
+            clock.clone(),
+        ));
         let usage_rate = Arc::new(services::identity::throttle::KeyRate::per_second(
             settings.usage_rate_per_second,
             settings.usage_rate_burst,
@@ -114,6 +118,7 @@ impl Application {
             tokens: Arc::default(),
             jobs,
             auth_rate,
+            password_rate,
             usage_rate,
             pools: watched,
             clock,

@@ -24,9 +24,12 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Hands work to the job worker.
     pub jobs: Jobs,
-    /// This node's rate of `login`, `signup`, `requestPasswordReset` and invitation previews
-    /// per client address.
+    /// This node's rate of `login`, `signup`, `changePassword`, `acceptInvitation`,
+    /// `requestPasswordReset` and invitation previews per client address.
     pub auth_rate: Arc<AddressRate>,
+    /// This node's rate of `changePassword` checks per user, counted in memory before the
+    /// database throttle, so a flood from a stolen session costs no database writes.
+    pub password_rate: Arc<KeyRate>,
     /// This node's rate of `recordUsage` calls per SDK key.
     pub usage_rate: Arc<KeyRate>,
     /// The database pools `/metrics` samples.

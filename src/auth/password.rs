@@ -2,14 +2,24 @@
 //! blocking pool and bounded, so a login storm can neither starve the async executor nor take
 //! all the memory: at most half the cores hash at once, and they reuse a few 19 MiB work areas
 //! instead of allocating (and the allocator keeping) one per hash.
+//!
+//! Password work is scarce, and handed out fairly:
+//! - every hash or check needs a [`Ticket`], and one HTTP request gets one ticket (its
+//!   [`Budget`], shared by the operations of a batch), so neither aliases nor batches multiply
+//!   the work one request asks for: a second field that needs a password in the same request
+//!   is `RATE_LIMITED`;
+//! - the queue for the hashing permits is bounded: at most [`WAITERS_PER_PERMIT`] callers per
+//!   permit wait; beyond that a caller is `RATE_LIMITED` at once (with `retryAfter`) instead
+//!   of making everyone behind it wait longer.
 
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::AppError;
 
@@ -18,10 +28,95 @@ pub const MAX_BYTES: usize = 1024;
 
 /// At most this many hashes run at once: half the cores, so a login storm leaves the other
 /// half to everything else (and each hash holds 19 MiB).
-static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(permits()));
+
+/// How many callers may wait per hashing permit. A hash takes some 20–40 ms on a release
+/// build, so the last of them waits well under a second.
+pub const WAITERS_PER_PERMIT: usize = 16;
+
+/// Callers waiting for a hashing permit now.
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+fn permits() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Semaphore::new((cores / 2).max(1))
-});
+    (cores / 2).max(1)
+}
+
+/// The password work one HTTP request may do: one [`Ticket`], whichever operation of a batch
+/// (or alias of a field) asks first. Clones share the one ticket.
+#[derive(Debug, Clone, Default)]
+pub struct Budget(Arc<AtomicBool>);
+
+/// Leave to hash or check passwords for one field: a check of the current password and the
+/// hash of the new one it leads to, say.
+#[derive(Debug)]
+pub struct Ticket(());
+
+/// The root fields that take a request's ticket (each of them takes it in its service; this
+/// list only lets a batch's later operations be refused before they run).
+pub const FIELDS: [&str; 5] = [
+    "login",
+    "signup",
+    "changePassword",
+    "acceptInvitation",
+    "resetPassword",
+];
+
+impl Budget {
+    /// Whether an operation with these root fields is refused whole before it runs: the ticket
+    /// is spent and one of them would need it. (Each such field would be refused anyway; a
+    /// flood of batched operations then costs one error per operation, not one per field.)
+    pub fn spent_for<'a>(&self, root_fields: impl IntoIterator<Item = &'a str>) -> bool {
+        self.0.load(Ordering::Acquire) && root_fields.into_iter().any(|f| FIELDS.contains(&f))
+    }
+
+    /// A fresh budget: one ticket.
+    pub fn new() -> Self {
+        Budget::default()
+    }
+
+    /// The budget's ticket, the first time only.
+    ///
+    /// # Errors
+    /// `RATE_LIMITED` (`retryAfter` 1) when this request already spent it.
+    pub fn take(&self) -> Result<Ticket, AppError> {
+        if self.0.swap(true, Ordering::AcqRel) {
+            tracing::info!("password work refused: one password check per request");
+            return Err(AppError::RateLimited {
+                retry_after_secs: 1,
+            });
+        }
+        Ok(Ticket(()))
+    }
+}
+
+/// Counts a caller waiting for a permit while it lives.
+struct Waiting;
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A hashing permit: at once when one is free; after a wait when fewer than
+/// [`WAITERS_PER_PERMIT`] per permit are already waiting; else a refusal.
+async fn permit() -> Result<SemaphorePermit<'static>, AppError> {
+    if let Ok(permit) = HASHING.try_acquire() {
+        return Ok(permit);
+    }
+    let waiting = Waiting;
+    if WAITING.fetch_add(1, Ordering::AcqRel) >= permits() * WAITERS_PER_PERMIT {
+        drop(waiting);
+        tracing::warn!("password work refused: the hashing queue is full");
+        return Err(AppError::RateLimited {
+            retry_after_secs: 1,
+        });
+    }
+    let permit = HASHING.acquire().await.map_err(anyhow::Error::from)?;
+    drop(waiting);
+    Ok(permit)
+}
 
 /// A hash of a random password, verified against when the account does not exist, so that
 /// an unknown e-mail costs the same time as a wrong password.
@@ -82,9 +177,10 @@ pub fn validate(password: &SecretString, field: &str) -> Result<(), AppError> {
 /// The argon2id PHC string of `password`.
 ///
 /// # Errors
-/// Internal only: the blocking pool is gone or the hasher failed.
-pub async fn hash(password: SecretString) -> Result<String, AppError> {
-    let _permit = HASHING.acquire().await.map_err(anyhow::Error::from)?;
+/// `RATE_LIMITED` when the hashing queue is full; internal when the blocking pool is gone or
+/// the hasher failed.
+pub async fn hash(_ticket: &Ticket, password: SecretString) -> Result<String, AppError> {
+    let _permit = permit().await?;
     tokio::task::spawn_blocking(move || hash_blocking(password.expose_secret()))
         .await
         .map_err(anyhow::Error::from)?
@@ -94,9 +190,13 @@ pub async fn hash(password: SecretString) -> Result<String, AppError> {
 /// the work is done against a dummy hash and the answer is `false`.
 ///
 /// # Errors
-/// Internal only.
-pub async fn verify(password: SecretString, hash: Option<String>) -> Result<bool, AppError> {
-    let _permit = HASHING.acquire().await.map_err(anyhow::Error::from)?;
+/// `RATE_LIMITED` when the hashing queue is full; internal when the blocking pool is gone.
+pub async fn verify(
+    _ticket: &Ticket,
+    password: SecretString,
+    hash: Option<String>,
+) -> Result<bool, AppError> {
+    let _permit = permit().await?;
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
@@ -167,54 +267,85 @@ fn verify_blocking(password: &[u8], phc: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn ticket() -> Ticket {
+        Budget::new().take().expect("a fresh budget has a ticket")
+    }
+
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let hash = hash("correct horse".into()).await.expect("hashes");
+        let t = ticket();
+        let hash = hash(&t, "correct horse".into()).await.expect("hashes");
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(
-            verify("correct horse".into(), Some(hash.clone()))
+            verify(&t, "correct horse".into(), Some(hash.clone()))
                 .await
                 .expect("verifies")
         );
         assert!(
-            !verify("wrong horse".into(), Some(hash))
+            !verify(&t, "wrong horse".into(), Some(hash))
                 .await
                 .expect("verifies")
         );
-        assert!(!verify("anything".into(), None).await.expect("verifies"));
+        assert!(!verify(&t, "anything".into(), None).await.expect("verifies"));
     }
 
     #[test]
-    fn our_hashes_are_standard_phc_strings() {
-        use argon2::PasswordVerifier;
-        let phc = hash_blocking("correct horse").expect("hashes");
-        let parsed = PasswordHash::new(&phc).expect("parses");
-        let standard = Argon2::default().verify_password(b"correct horse", &parsed);
-        assert!(
-            standard.is_ok(),
-            "the argon2 crate's own verifier accepts it"
-        );
-        let theirs = argon2::PasswordHasher::hash_password(
-            &Argon2::new(Algorithm::Argon2id, Version::V0x13, params()),
-            b"tr0ub4dor&3",
-            &SaltString::generate(&mut OsRng),
-        )
-        .expect("hashes")
-        .to_string();
-        assert!(
-            verify_blocking(b"tr0ub4dor&3", &theirs),
-            "and we accept its hashes"
-        );
-        assert!(!verify_blocking(b"tr0ub4dor&4", &theirs));
-        assert!(!verify_blocking(b"x", "not a phc string"));
+    fn a_budget_and_its_clones_hand_out_one_ticket() {
+        let budget = Budget::new();
+        let shared = budget.clone();
+        assert!(shared.take().is_ok());
+        for _ in 0..3 {
+            assert!(matches!(
+                budget.take(),
+                Err(AppError::RateLimited {
+                    retry_after_secs: 1
+                })
+            ));
+        }
+        assert!(Budget::new().take().is_ok(), "another request has its own");
     }
 
     #[test]
-    fn passwords_must_be_8_characters_to_1024_bytes() {
-        let check = |p: &str| validate(&SecretString::from(p), "password");
-        assert!(check("1234567").is_err());
-        assert!(check("12345678").is_ok());
-        assert!(check(&"x".repeat(1024)).is_ok());
-        assert!(check(&"x".repeat(1025)).is_err());
+    fn once_spent_only_operations_needing_a_password_are_refused_whole() {
+        let budget = Budget::new();
+        assert!(!budget.spent_for(["changePassword"]), "not spent yet");
+        let _ticket = budget.take().expect("the ticket");
+        assert!(budget.spent_for(["me", "changePassword"]));
+        assert!(budget.spent_for(["login"]));
+        assert!(!budget.spent_for(["me", "business"]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_the_bounded_queue_callers_are_refused_at_once_not_queued() {
+        let callers = permits() * (WAITERS_PER_PERMIT + 1) + 8;
+        let runs = (0..callers).map(|_| {
+            tokio::spawn(async {
+                let at = std::time::Instant::now();
+                let result = hash(&ticket(), "correct horse".into()).await;
+                (result.is_ok(), at.elapsed())
+            })
+        });
+        let mut refused = Vec::new();
+        let mut hashed = Vec::new();
+        for run in futures::future::join_all(runs).await {
+            let (ok, took) = run.expect("joins");
+            if ok {
+                hashed.push(took)
+            } else {
+                refused.push(took)
+            }
+        }
+        assert!(hashed.len() >= permits(), "the permits' holders hash");
+        assert!(
+            refused.len() >= 8,
+            "at least the callers past the queue are refused, got {}",
+            refused.len()
+        );
+        // A refusal waits for no hash: each came back sooner than the quickest hash.
+        let quickest = hashed.iter().min().copied().unwrap_or_default();
+        assert!(
+            refused.iter().all(|took| *took < quickest),
+            "refusals {refused:?}, quickest hash {quickest:?}"
+        );
     }
 }

@@ -141,10 +141,23 @@ pub const STAFF: RightSet = RightSet::of(&[
     Right::StaffIntrospect,
 ]);
 
-/// What staff impersonating a business may do: read it, and manage it only when asked.
-/// Reading the API key counts as managing: the key can record usage.
+/// An owner's rights but the SDK key's: what write impersonation may do.
+const OWNER_BUT_THE_KEY: RightSet = RightSet::of(&[
+    Right::BusinessRead,
+    Right::BusinessManage,
+    Right::TeamRead,
+    Right::TeamManage,
+    Right::BillingRead,
+    Right::BillingManage,
+    Right::UsageRead,
+]);
+
+/// What staff impersonating a business may do: read it, and manage it only when asked. Never
+/// the SDK key, neither reading it nor replacing it (which answers with the new one): the key
+/// is a credential that would outlive the hour of the impersonation and the staff member's
+/// own deactivation.
 pub const fn impersonation(write: bool) -> RightSet {
-    if write { OWNER } else { MEMBER }
+    if write { OWNER_BUT_THE_KEY } else { MEMBER }
 }
 
 /// The rights of a role, as DESIGN.md's table lists them (owner and admin are alike).
@@ -174,6 +187,15 @@ mod tests {
             [Right::UsageRead, Right::UsageRecord]
         );
         assert!(!for_role(Role::Owner).iter().any(|r| STAFF.contains(r)));
+    }
+
+    #[test]
+    fn impersonation_never_holds_the_sdk_key() {
+        for write in [false, true] {
+            let rights = impersonation(write);
+            assert!(!rights.contains(Right::ApiKeyRead) && !rights.contains(Right::ApiKeyManage));
+        }
+        assert!(impersonation(true).contains(Right::TeamManage));
     }
 
     #[test]

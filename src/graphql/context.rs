@@ -2,6 +2,7 @@
 
 use async_graphql::Context;
 
+use crate::auth::password::Budget;
 use crate::auth::{Caller, Principal};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -20,6 +21,8 @@ pub(crate) trait ContextExt {
     /// The authenticated caller, or `UNAUTHENTICATED`.
     fn principal(&self) -> Result<&Principal, AppError>;
     fn client_addr(&self) -> &ClientAddr;
+    /// The HTTP request's password budget (one password check per request).
+    fn password_budget(&self) -> Result<&Budget, AppError>;
 }
 
 static ANONYMOUS: Caller = Caller::Anonymous;
@@ -42,5 +45,13 @@ impl ContextExt for Context<'_> {
         static UNKNOWN: std::sync::LazyLock<ClientAddr> =
             std::sync::LazyLock::new(ClientAddr::unknown);
         self.data_opt::<ClientAddr>().unwrap_or(&UNKNOWN)
+    }
+
+    fn password_budget(&self) -> Result<&Budget, AppError> {
+        // Every request the HTTP layer serves has one; a request without one is refused
+        // rather than given unlimited password work.
+        self.data_opt::<Budget>().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("the request has no password budget"))
+        })
     }
 }

@@ -31,6 +31,29 @@ impl Guard for HasRight {
     }
 }
 
+/// Not a staff member's impersonation: for the SDK key, a credential that would outlive the
+/// impersonation's hour and the staff member's deactivation. (Impersonation tokens do not
+/// carry the key's rights either; this says why, and holds for tokens minted before that.)
+/// An object reached through a new session ([`Access::Session`]) is read with that session's
+/// rights alone, whoever sent the request, so the caller's token does not count there.
+pub struct NotImpersonating(pub Access);
+
+impl Guard for NotImpersonating {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        if matches!(self.0, Access::Session(_)) {
+            return Ok(());
+        }
+        if ctx.principal().is_ok_and(|p| p.impersonator.is_some()) {
+            return Err(AppError::forbidden(
+                "impersonation cannot read or replace the SDK key: the key would outlive \
+                 the impersonation",
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
 /// A token as it was minted: one its holder narrowed cannot open new sessions (a new token
 /// could not carry the narrowing along).
 pub struct WholeToken;

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::auth::authenticate::authenticate;
+use crate::auth::password;
 use crate::error::{AppError, present_errors};
 use crate::graphiql;
 use crate::graphql::context::{BusinessReach, ClientAddr};
@@ -213,6 +214,12 @@ async fn execute(
     inspected: document::Inspected,
     pending: Arc<Pending>,
 ) -> Answer {
+    let budget = password_budget(http);
+    if budget.spent_for(inspected.operations.iter().map(|op| op.name.as_str())) {
+        return Answer::Executed(refuse(AppError::RateLimited {
+            retry_after_secs: 1,
+        }));
+    }
     let caller = match authenticate(state, authorization(http), &inspected.operations).await {
         Ok(caller) => caller,
         Err(err) => return Answer::Executed(refuse(err)),
@@ -240,6 +247,7 @@ async fn execute(
         .data(caller)
         .data(reach)
         .data(pending)
+        .data(budget)
         .data(client_addr(state, http));
     let mut response = schema.execute(request).await;
     present_errors(&mut response);
@@ -255,6 +263,15 @@ fn authorization(http: &HttpRequest) -> Option<&str> {
     http.headers()
         .get(AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or(""))
+}
+
+/// The HTTP request's password budget, one for all the operations of a batch (see
+/// [`password::Budget`]): kept in the request's extensions, which every operation shares.
+fn password_budget(http: &HttpRequest) -> password::Budget {
+    use actix_web::HttpMessage as _;
+    http.extensions_mut()
+        .get_or_insert_with(password::Budget::new)
+        .clone()
 }
 
 /// The client's address (see [`crate::client_addr`]): `X-Forwarded-For` counts only when the

@@ -228,29 +228,41 @@ async fn cycle_pass(delivery: &Delivery, policy: &Policy, billing: &dyn BillingP
     }
 }
 
+/// One sweep. Every mail it takes goes to the queue — a stale one too, as a new job with its
+/// own retries, never sent here: a hung SMTP server would hold the sweep (and every mail
+/// behind it) for a timeout per mail. A mail the queue refuses is given back as it was, so the
+/// next sweep hands it over at once instead of after the stale delay; the sweep then stops, the
+/// queue being unreachable for the rest too.
 #[tracing::instrument(name = "job", skip_all, fields(kind = "outbox_sweep"))]
 async fn sweep_once(delivery: &Delivery, stale_after: chrono::TimeDelta) -> anyhow::Result<()> {
-    let now = delivery.clock.now();
+    // To the microsecond, as every database stores it: `give_back` matches the stamp exactly.
+    let now = chrono::SubsecRound::trunc_subsecs(delivery.clock.now(), 6);
     let stale_before = now - stale_after;
     for (id, handed_over) in outbox::due_for_queue(&delivery.db, stale_before, SWEEP_BATCH).await? {
         if !outbox::take_for_queue(&delivery.db, id, now, stale_before).await? {
             continue;
         }
-        let job = SendMail { outbox_id: id };
-        if handed_over.is_none() {
-            // Committed, but the process died before handing it over: the queue takes it.
+        let how = if handed_over.is_none() {
+            // Committed, but the process died before handing it over.
             tracing::info!(outbox_id = %id, "sweep hands over a mail");
-            delivery.queue.push(job, Duration::ZERO).await?;
-            measure::outbox_rehanded(Rehanded::Queued);
+            Rehanded::Queued
         } else {
-            // Handed over long ago and still unsent: whatever held up its job, the sweep
-            // delivers it itself (the claim keeps a late job from sending it twice).
-            tracing::warn!(outbox_id = %id, "a queued mail went unsent; the sweep delivers it");
-            measure::outbox_rehanded(Rehanded::Delivered);
-            if let Err(err) = super::send_mail::deliver(delivery, job).await {
-                tracing::warn!(outbox_id = %id, error = %err, "the sweep could not deliver a mail");
-            }
+            // Handed over long ago and still unsent: its job died or gave up. A new one
+            // (the claim keeps a late old job from sending it twice).
+            tracing::warn!(outbox_id = %id, "a queued mail went unsent; the sweep queues it again");
+            Rehanded::Requeued
+        };
+        if let Err(err) = delivery
+            .queue
+            .push(SendMail { outbox_id: id }, Duration::ZERO)
+            .await
+        {
+            tracing::warn!(outbox_id = %id, error = %err,
+                "cannot hand a mail to the queue; the next sweep tries again");
+            outbox::give_back(&delivery.db, id, now, handed_over).await?;
+            return Err(err);
         }
+        measure::outbox_rehanded(how);
     }
     Ok(())
 }

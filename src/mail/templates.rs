@@ -113,7 +113,17 @@ mod tests {
                      "link": "https://x/i", "expires_at": "later" }),
         )
         .expect("renders");
-        assert_eq!(invitation.subject, "Bo invited you to Acme");
+        assert_eq!(
+            invitation.subject, "You're invited to join a team on saaskit",
+            "the subject is saaskit's own, whatever the inviter wrote"
+        );
+        assert!(invitation.text.contains("Inviter: \"Bo\""));
+        assert!(invitation.text.contains("Team:    \"Acme\""));
+        assert!(
+            invitation
+                .text
+                .contains("their own words, not checked by saaskit")
+        );
         let declined = render(
             Template::PlanChangeDeclined,
             &json!({ "name": "Ann", "business": "Acme", "from_plan": "Pro", "to_plan": "Free",

@@ -200,6 +200,28 @@ pub async fn take_for_queue<C: ConnectionTrait>(
     Ok(taken.rows_affected == 1)
 }
 
+/// Undoes [`take_for_queue`] for mail `id` taken at `taken_at` whose hand-over failed: it is
+/// due again at once, as it was before (`handed_over`, its earlier hand-over if any), unless
+/// something else took or sent it meanwhile.
+///
+/// # Errors
+/// Database errors.
+pub async fn give_back<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    taken_at: DateTime<Utc>,
+    handed_over: Option<DateTime<Utc>>,
+) -> Result<(), AppError> {
+    mail_outbox::Entity::update_many()
+        .col_expr(mail_outbox::Column::EnqueuedAt, Expr::value(handed_over))
+        .filter(mail_outbox::Column::Id.eq(id))
+        .filter(mail_outbox::Column::EnqueuedAt.eq(taken_at))
+        .filter(mail_outbox::Column::SentAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Unsent mail never handed over, or handed over before `stale_before` (its job died or gave
 /// up), oldest first, at most `limit`, each with when it was last handed over.
 ///

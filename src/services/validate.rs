@@ -74,7 +74,10 @@ pub fn normalize_email(raw: &str) -> String {
     raw.trim().to_lowercase()
 }
 
-/// A required display name: trimmed, 1 to 200 characters.
+/// A required display name: trimmed, 1 to 200 characters, none of them a control character
+/// or an invisible formatting one (bidirectional overrides and isolates, zero-width marks and
+/// joiners): names are shown to other people — in mail, in a team's member list — and such
+/// characters would let one name pass for another, or reorder the text around it.
 ///
 /// # Errors
 /// `BAD_USER_INPUT` naming `field`.
@@ -83,13 +86,31 @@ pub fn name(raw: &str, field: &str) -> Result<String, AppError> {
     if name.is_empty() {
         return Err(AppError::bad_input(field, "must not be empty"));
     }
-    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME {
         return Err(AppError::bad_input(
             field,
-            format!("must be at most {MAX_NAME} printable characters"),
+            format!("must be at most {MAX_NAME} characters"),
+        ));
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || is_invisible_format(c))
+    {
+        return Err(AppError::bad_input(
+            field,
+            "must not contain control, bidirectional or invisible formatting characters",
         ));
     }
     Ok(name.to_owned())
+}
+
+/// Formatting characters that change how text around them shows without showing themselves:
+/// the bidirectional marks, embeddings, overrides and isolates, the zero-width characters, the
+/// word joiner and invisible operators, and the byte-order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// An optional display name: empty means none.
@@ -138,6 +159,29 @@ mod tests {
         ] {
             assert!(email(bad, "email").is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_refuse_control_bidi_and_invisible_characters() {
+        for bad in [
+            "Acme\u{202E}gnp.exe",
+            "Ac\u{2066}me",
+            "Ac\u{200B}me",
+            "Acme\u{0007}",
+            "Ac\nme",
+            "\u{FEFF}Acme",
+            "Acme\u{0}",
+        ] {
+            assert!(name(bad, "name").is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            name("Zoë & Søn, Ltd.", "name").expect("valid"),
+            "Zoë & Søn, Ltd."
+        );
+        assert_eq!(
+            name("شركة", "name").expect("right-to-left text itself is fine"),
+            "شركة"
+        );
     }
 
     #[test]

@@ -222,14 +222,14 @@ pub fn cycle_pass(summary: &crate::services::billing::cycle::Summary) {
 pub enum Rehanded {
     /// Committed but never queued: queued now.
     Queued,
-    /// Queued long ago and still unsent: the sweep delivered it itself.
-    Delivered,
+    /// Queued long ago and still unsent: queued again, as a new job.
+    Requeued,
 }
 
 pub fn outbox_rehanded(how: Rehanded) {
     let how = match how {
         Rehanded::Queued => "queued",
-        Rehanded::Delivered => "delivered",
+        Rehanded::Requeued => "requeued",
     };
     counter!(OUTBOX_REHANDED, "how" => how).increment(1);
 }

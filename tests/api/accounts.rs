@@ -337,6 +337,7 @@ async fn failed_logins_are_throttled_per_address_without_locking_the_owner_out()
             password: PASSWORD.into(),
             business_id: None,
             client_addr: "203.0.113.7".into(),
+            budget: saaskit::auth::password::Budget::new(),
         },
     )
     .await;

@@ -136,10 +136,16 @@ fn staff_create_reads_the_password_from_stdin_and_the_staff_user_can_log_in() {
             .expect("query")
             .expect("the staff user");
         assert!(user.is_staff);
-        let ok =
-            saaskit::auth::password::verify("a long staff password".into(), user.password_hash)
-                .await
-                .expect("verifies");
+        let ticket = saaskit::auth::password::Budget::new()
+            .take()
+            .expect("a ticket");
+        let ok = saaskit::auth::password::verify(
+            &ticket,
+            "a long staff password".into(),
+            user.password_hash,
+        )
+        .await
+        .expect("verifies");
         assert!(ok);
     });
 }

@@ -462,7 +462,10 @@ impl TestApp {
         use entity::users;
         use sea_orm::{ActiveValue::Set, EntityTrait};
         let now = self.state.clock.now();
-        let hash = saaskit::auth::password::hash(PASSWORD.into())
+        let ticket = saaskit::auth::password::Budget::new()
+            .take()
+            .expect("a ticket");
+        let hash = saaskit::auth::password::hash(&ticket, PASSWORD.into())
             .await
             .expect("a hash");
         let user_id = uuid::Uuid::now_v7();

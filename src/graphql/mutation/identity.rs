@@ -2,13 +2,13 @@
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use secrecy::SecretString;
-use tracing::Instrument;
 
-use crate::auth::Right;
+use crate::auth::{Access, Right};
 use crate::graphql::context::ContextExt;
-use crate::graphql::guards::{HasRight, SignedIn, WholeToken};
+use crate::graphql::guards::{HasRight, NotImpersonating, SignedIn, WholeToken};
 use crate::graphql::types::AuthPayload;
-use crate::services::identity::accounts::{self, Login, Signup};
+use crate::services::identity::accounts::{self, ChangePassword, Login};
+use crate::services::identity::signup::{self, Signup};
 use crate::services::identity::{api_keys, impersonation, password_reset};
 use crate::services::validate;
 
@@ -46,10 +46,12 @@ pub struct IdentityMutation;
 
 #[Object]
 impl IdentityMutation {
-    /// Creates a business with you as its owner, on the default plan, and logs you in.
+    /// Creates a business with you as its owner, on the default plan, and logs you in. An
+    /// address that was invited (and has no password yet) signs up all the same; its
+    /// invitations stay pending, to accept with their links.
     async fn signup(&self, ctx: &Context<'_>, input: SignupInput) -> Result<AuthPayload> {
         let state = ctx.state()?;
-        let issued = accounts::signup(
+        let issued = signup::signup(
             &state.db,
             &state.root_key,
             state.session_ttl(),
@@ -61,9 +63,12 @@ impl IdentityMutation {
                 name: input.name,
                 business_name: input.business_name,
                 client_addr: ctx.client_addr().clone(),
+                budget: ctx.password_budget()?.clone(),
             },
         )
         .await?;
+        // A claimed account's earlier sessions were revoked.
+        state.tokens.forget_user(issued.claims.user_id);
         Ok(issued.into())
     }
 
@@ -84,6 +89,7 @@ impl IdentityMutation {
                 password: SecretString::from(input.password),
                 business_id,
                 client_addr: ctx.client_addr().clone(),
+                budget: ctx.password_budget()?.clone(),
             },
         )
         .await?;
@@ -127,15 +133,21 @@ impl IdentityMutation {
         Ok(issued.into())
     }
 
-    /// Sets a new password; your other sessions end.
+    /// Sets a new password; your other sessions end. The current password is checked like a
+    /// login: throttled per account and client address, one check per HTTP request.
     #[graphql(guard = "SignedIn")]
     async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> Result<bool> {
         let state = ctx.state()?;
         accounts::change_password(
             &state.db,
+            (&state.auth_rate, &state.password_rate),
             ctx.principal()?,
-            SecretString::from(input.current_password),
-            SecretString::from(input.new_password),
+            ChangePassword {
+                current: SecretString::from(input.current_password),
+                new: SecretString::from(input.new_password),
+                client_addr: ctx.client_addr().clone(),
+                budget: ctx.password_budget()?.clone(),
+            },
             state.clock.now(),
         )
         .await?;
@@ -143,26 +155,20 @@ impl IdentityMutation {
         Ok(true)
     }
 
-    /// Mails a password-reset link to `email` if it names an account. Always `true`, in about
-    /// the same time either way, so it tells nobody whether an address has an account; at most
-    /// three links per account per hour are sent.
+    /// Mails a password-reset link to `email` if it names an account. Always `true`, in the
+    /// same time either way (the answer comes before the work), so it tells nobody whether an
+    /// address has an account; at most three links per account per hour are sent.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         let state = ctx.state()?;
-        let recorded = password_reset::request(
-            &state.db,
-            &state.auth_rate,
-            ctx.client_addr(),
-            &email,
-            &state.settings.public_url,
-            state.clock.now(),
-        )
-        .await?;
-        if let Some(id) = recorded {
-            // Not awaited: the answer must not wait on the queue (nor show that there was mail).
-            // Its log lines still name the request.
-            let jobs = state.jobs.clone();
-            tokio::spawn(async move { jobs.mail_recorded(id).await }.in_current_span());
-        }
+        let work = password_reset::Requested {
+            db: state.db.clone(),
+            jobs: state.jobs.clone(),
+            email,
+            public_url: state.settings.public_url.clone(),
+            now: state.clock.now(),
+            deadline: state.settings.request_timeout,
+        };
+        password_reset::request_detached(&state.auth_rate, ctx.client_addr(), work)?;
         Ok(true)
     }
 
@@ -181,14 +187,16 @@ impl IdentityMutation {
             state.clock.now(),
             &input.token,
             SecretString::from(input.new_password),
+            ctx.password_budget()?,
         )
         .await?;
         state.tokens.forget_user(issued.claims.user_id);
         Ok(issued.into())
     }
 
-    /// Replaces the SDK key; the old one is refused from now on. Returns the new key.
-    #[graphql(guard = "HasRight(Right::ApiKeyManage)")]
+    /// Replaces the SDK key; the old one is refused from now on. Returns the new key. Not for
+    /// staff impersonating the business.
+    #[graphql(guard = "NotImpersonating(Access::Caller).and(HasRight(Right::ApiKeyManage))")]
     async fn rotate_api_key(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.state()?;
         let principal = ctx.principal()?;

@@ -5,12 +5,12 @@ use secrecy::SecretString;
 
 use crate::auth::Right;
 use crate::graphql::context::ContextExt;
-use crate::graphql::guards::HasRight;
+use crate::graphql::guards::{HasRight, SignedIn, WholeToken};
 use crate::graphql::types::{AuthPayload, Business, Invitation, Role, TeamMember};
 use crate::services::team::invite::{self, Invite, Sent};
 use crate::services::team::members::{self, Changed};
 use crate::services::team::pending;
-use crate::services::team::{Actor, accept, business};
+use crate::services::team::{Actor, accept, business, found};
 use crate::services::validate;
 use crate::state::AppState;
 
@@ -45,7 +45,8 @@ pub struct TeamMutation;
 impl TeamMutation {
     /// Invites someone by e-mail; the invitation link is valid for 7 days and takes a seat.
     /// A business mails one address at most three invitations an hour, sends and re-sends
-    /// together (`RATE_LIMITED` with `retryAfter` beyond).
+    /// together, and all addresses at most fifty a day (`RATE_LIMITED` with `retryAfter`
+    /// beyond).
     #[graphql(guard = "HasRight(Right::TeamManage)")]
     async fn invite_team_member(
         &self,
@@ -64,8 +65,8 @@ impl TeamMutation {
         Ok(mailed(state, sent).await)
     }
 
-    /// Sends a pending invitation again with a new link; the old link stops working. Counts
-    /// toward the three invitation mails an hour per address.
+    /// Sends a pending invitation again with a new link, valid 7 days; the old link stops
+    /// working. Counts toward the invitation mail caps.
     #[graphql(guard = "HasRight(Right::TeamManage)")]
     async fn resend_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
         let state = ctx.state()?;
@@ -87,7 +88,8 @@ impl TeamMutation {
     }
 
     /// Joins the business an invitation is for, and logs in there. Public: the key is the
-    /// credential (and, for an existing account, its password).
+    /// credential (and, for an existing account, its password). A key past its 7 days is
+    /// `EXPIRED`.
     async fn accept_invitation(
         &self,
         ctx: &Context<'_>,
@@ -99,10 +101,12 @@ impl TeamMutation {
             password: SecretString::from(input.password),
             name: input.name,
             client_addr: ctx.client_addr().clone(),
+            budget: ctx.password_budget()?.clone(),
         };
         let now = state.clock.now();
         let ttl = state.session_ttl();
-        let issued = accept::accept(&state.db, &state.root_key, ttl, now, accept).await?;
+        let rate = &state.auth_rate;
+        let issued = accept::accept(&state.db, &state.root_key, ttl, now, rate, accept).await?;
         Ok(issued.into())
     }
 
@@ -140,6 +144,24 @@ impl TeamMutation {
         let id = validate::id(&member_id, "memberId")?;
         let changed = members::reactivate(&state.db, &actor, id, state.clock.now()).await?;
         Ok(forgotten(state, changed))
+    }
+
+    /// Founds another business with you as its OWNER — its own SDK key, on the default plan,
+    /// as at sign-up — and opens a session in it. Your own login sessions only; a user owns at
+    /// most ten businesses (`QUOTA_EXCEEDED`, metric `owned_businesses`, beyond).
+    #[graphql(guard = "SignedIn.and(WholeToken)")]
+    async fn create_business(&self, ctx: &Context<'_>, name: String) -> Result<AuthPayload> {
+        let state = ctx.state()?;
+        let issued = found::create(
+            &state.db,
+            &state.root_key,
+            state.session_ttl(),
+            ctx.principal()?,
+            &name,
+            state.clock.now(),
+        )
+        .await?;
+        Ok(issued.into())
     }
 
     #[graphql(guard = "HasRight(Right::BusinessManage)")]

@@ -7,7 +7,7 @@ use super::{AuditEvent, Invitation, Subscription, TeamMember, Usage, UsagePeriod
 use crate::auth::{Access, Right};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
-use crate::graphql::guards::OnBusiness;
+use crate::graphql::guards::{NotImpersonating, OnBusiness};
 use crate::graphql::loaders::{SubscriptionOf, load};
 use crate::graphql::pagination::{self, Page};
 use crate::services::identity::api_keys;
@@ -90,8 +90,11 @@ impl Business {
     }
 
     /// The SDK key: it records and reads usage, nothing else. Every read mints a fresh string
-    /// for the same key; all of them die when the key is rotated.
-    #[graphql(guard = "OnBusiness(self.model.id, Right::ApiKeyRead, self.access)")]
+    /// for the same key; all of them die when the key is rotated. Never shown to staff
+    /// impersonating the business.
+    #[graphql(
+        guard = "NotImpersonating(self.access).and(OnBusiness(self.model.id, Right::ApiKeyRead, self.access))"
+    )]
     async fn api_key(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.state()?;
         Ok(api_keys::current(&state.db, &state.root_key, self.model.id).await?)

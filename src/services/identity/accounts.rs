@@ -1,8 +1,9 @@
-//! Accounts: signing up, logging in and out, passwords, staff users.
+//! Accounts: logging in and out, switching business, changing a password (signing up is
+//! [`super::signup`]).
 
 use biscuit_auth::KeyPair;
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{MemberStatus, Role, SessionKind, businesses, team_members, users};
+use entity::{MemberStatus, Role, SessionKind, team_members, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -12,97 +13,11 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::sessions::{self, Issued, NewSession};
-use super::{api_keys, throttle};
+use super::throttle;
 use crate::auth::{Principal, password};
 use crate::client_addr::ClientAddr;
-use crate::error::{AppError, is_unique_violation};
-use crate::services::billing::subscription;
-use crate::services::{audit, validate};
-
-/// `signup`'s input.
-pub struct Signup {
-    pub email: String,
-    pub password: SecretString,
-    pub name: String,
-    pub business_name: String,
-    pub client_addr: ClientAddr,
-}
-
-/// Creates, in one transaction, the business, its owner, its SDK bot with its API key and an
-/// active subscription on the default plan; returns the owner's session.
-///
-/// # Errors
-/// `RATE_LIMITED` past the client address's rate (see [`throttle`]); `BAD_USER_INPUT` naming
-/// the field; `CONFLICT` on `email` when the address is taken.
-#[tracing::instrument(skip_all)]
-pub async fn signup(
-    db: &DatabaseConnection,
-    root: &KeyPair,
-    session_ttl: TimeDelta,
-    now: DateTime<Utc>,
-    rate: &throttle::AddressRate,
-    input: Signup,
-) -> Result<Issued, AppError> {
-    rate.check(&input.client_addr)?;
-    let email = validate::email(&input.email, "email")?;
-    let name = validate::name(&input.name, "name")?;
-    let business_name = validate::name(&input.business_name, "businessName")?;
-    password::validate(&input.password, "password")?;
-    if find_by_email(db, &email).await?.is_some() {
-        return Err(email_taken());
-    }
-    let password_hash = password::hash(input.password).await?;
-
-    let txn = crate::db::begin_write(db).await?;
-    let business_id = Uuid::now_v7();
-    businesses::Entity::insert(businesses::ActiveModel {
-        id: Set(business_id),
-        name: Set(business_name),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    let owner = new_user(email, Some(name), Some(password_hash), false, now);
-    // The pre-check above can lose a race; the unique key cannot.
-    users::Entity::insert(users::ActiveModel::from(owner.clone()))
-        .exec_without_returning(&txn)
-        .await
-        .map_err(|err| {
-            if is_unique_violation(&err) {
-                email_taken()
-            } else {
-                err.into()
-            }
-        })?;
-    add_member(&txn, business_id, owner.id, Role::Owner, now).await?;
-    api_keys::create_bot(&txn, root, business_id, now).await?;
-    subscription::start(&txn, business_id, now).await?;
-    audit::record(
-        &txn,
-        audit::Entry {
-            business_id: Some(business_id),
-            actor_user_id: Some(owner.id),
-            action: "business.created",
-            target: None,
-            data: None,
-        },
-        now,
-    )
-    .await?;
-    let session = NewSession::login(
-        &owner,
-        Some((business_id, Role::Owner)),
-        sessions::expiry(now, session_ttl)?,
-    );
-    let issued = sessions::open(&txn, root, session, now).await?;
-    txn.commit().await?;
-    Ok(issued)
-}
-
-fn email_taken() -> AppError {
-    AppError::conflict("email", "an account with this e-mail already exists")
-}
+use crate::error::AppError;
+use crate::services::validate;
 
 pub(crate) fn new_user(
     email: String,
@@ -167,6 +82,7 @@ pub struct Login {
     pub password: SecretString,
     pub business_id: Option<Uuid>,
     pub client_addr: ClientAddr,
+    pub budget: password::Budget,
 }
 
 /// Checks the password and opens a session in `business_id`, or by default in the business the
@@ -187,10 +103,17 @@ pub async fn login(
 ) -> Result<Issued, AppError> {
     rate.check(&input.client_addr)?;
     let email = validate::normalize_email(&input.email);
+    let ticket = input.budget.take()?;
     let attempt = throttle::begin(db, &email, &input.client_addr, now).await?;
     let user = find_by_email(db, &email).await?.filter(|user| !user.is_bot);
     let hash = user.as_ref().and_then(|user| user.password_hash.clone());
-    let matches = password::verify(input.password, hash).await?;
+    let matches = match password::verify(&ticket, input.password, hash).await {
+        Ok(matches) => matches,
+        Err(err) => {
+            attempt.not_checked(db).await?;
+            return Err(err);
+        }
+    };
     let user = match user {
         Some(user) if matches && user.is_active => user,
         _ => {
@@ -299,31 +222,59 @@ pub async fn logout_everywhere<C: ConnectionTrait>(
         .map(drop)
 }
 
+/// `changePassword`'s input.
+pub struct ChangePassword {
+    pub current: SecretString,
+    pub new: SecretString,
+    pub client_addr: ClientAddr,
+    pub budget: password::Budget,
+}
+
 /// Sets a new password after checking the current one; every other login session of the user
-/// is revoked.
+/// is revoked. Checking the current password is a login attempt (a stolen session must not be a
+/// password oracle): it takes the request's one password ticket, counts against the user's
+/// rate on this node, and is throttled per client address and per account exactly as `login`
+/// (see [`throttle`]), the two counted together.
 ///
 /// # Errors
-/// `BAD_USER_INPUT` on `currentPassword` when it is wrong, on `newPassword` when it is weak.
+/// `BAD_USER_INPUT` on `currentPassword` when it is wrong, on `newPassword` when it is weak;
+/// `RATE_LIMITED` (with `retryAfter`) past the throttle, for a second password field in one
+/// HTTP request, or when the hashing queue is full.
+#[tracing::instrument(skip_all)]
 pub async fn change_password(
     db: &DatabaseConnection,
+    rates: (&throttle::AddressRate, &throttle::KeyRate),
     principal: &Principal,
-    current: SecretString,
-    new: SecretString,
+    input: ChangePassword,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     require_login(principal)?;
-    password::validate(&new, "newPassword")?;
+    password::validate(&input.new, "newPassword")?;
+    let ticket = input.budget.take()?;
+    let (per_address, per_user) = rates;
+    per_address.check(&input.client_addr)?;
+    per_user.check(&principal.user_id)?;
     let user = users::Entity::find_by_id(principal.user_id)
         .one(db)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    if !password::verify(current, user.password_hash.clone()).await? {
+    let attempt = throttle::begin(db, &user.email, &input.client_addr, now).await?;
+    let checked = password::verify(&ticket, input.current, user.password_hash.clone()).await;
+    let matches = match checked {
+        Ok(matches) => matches,
+        Err(err) => {
+            attempt.not_checked(db).await?;
+            return Err(err);
+        }
+    };
+    if !matches {
+        attempt.failed(db, now).await?;
         return Err(AppError::bad_input(
             "currentPassword",
             "the current password is wrong",
         ));
     }
-    let hash = password::hash(new).await?;
+    let hash = password::hash(&ticket, input.new).await?;
     let txn = crate::db::begin_write(db).await?;
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(hash))
@@ -332,6 +283,7 @@ pub async fn change_password(
         .exec(&txn)
         .await?;
     sessions::revoke_logins(&txn, user.id, Some(principal.session_id), now).await?;
+    attempt.succeeded(&txn, now).await?;
     txn.commit().await?;
     Ok(())
 }

@@ -8,8 +8,8 @@
 //! through an audited, time-boxed impersonation.
 //!
 //! Files, in reading order:
-//! - [`accounts`]: signing up, logging in, switching business, logging out, changing a
-//!   password;
+//! - [`signup`]: signing up, and claiming an account an invitation made;
+//! - [`accounts`]: logging in, switching business, logging out, changing a password;
 //! - [`sessions`]: the rows tokens point at, issued and revoked;
 //! - [`password_reset`]: the mailed single-use key and the reset that spends it;
 //! - [`api_keys`]: the business's SDK key, rotated and rolled;
@@ -22,5 +22,6 @@ pub mod api_keys;
 pub mod impersonation;
 pub mod password_reset;
 pub mod sessions;
+pub mod signup;
 pub mod staff;
 pub mod throttle;

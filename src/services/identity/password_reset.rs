@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use secrecy::SecretString;
 use serde_json::json;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::accounts::{choose_membership, find_by_email};
@@ -19,6 +20,7 @@ use super::throttle;
 use crate::auth::password;
 use crate::client_addr::ClientAddr;
 use crate::error::AppError;
+use crate::jobs::Jobs;
 use crate::services::outbox::{self, NewMail, Template};
 use crate::services::{audit, one_time_keys, validate};
 
@@ -27,10 +29,48 @@ pub const KEY_TTL: TimeDelta = TimeDelta::hours(1);
 /// Reset mails per account per [`KEY_TTL`]; further requests send nothing.
 pub const MAILS_PER_HOUR: u64 = 3;
 
+/// What [`request_detached`] needs to do the work after the answer.
+pub struct Requested {
+    pub db: DatabaseConnection,
+    pub jobs: Jobs,
+    pub email: String,
+    pub public_url: String,
+    pub now: DateTime<Utc>,
+    /// How long the work may take before it is given up (and logged).
+    pub deadline: std::time::Duration,
+}
+
+/// `requestPasswordReset` as the caller sees it: counts the client address's rate (the same
+/// for every e-mail), then answers — the lookup, the key and the mail happen after, in a task
+/// of their own. So a known address and an unknown one answer in the same time, whatever the
+/// database does: the answer waits for no part of the work that differs between them.
+///
+/// # Errors
+/// `RATE_LIMITED` past the client address's rate (see [`throttle`]).
+pub fn request_detached(
+    rate: &throttle::AddressRate,
+    client_addr: &ClientAddr,
+    work: Requested,
+) -> Result<(), AppError> {
+    // Per client address, like login and signup: one address cannot flood inboxes.
+    rate.check(client_addr)?;
+    let task = async move {
+        let run = request(&work.db, &work.email, &work.public_url, work.now);
+        match tokio::time::timeout(work.deadline, run).await {
+            Ok(Ok(Some(id))) => work.jobs.mail_recorded(id).await,
+            Ok(Ok(None)) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "a password reset request failed"),
+            Err(_) => tracing::warn!("a password reset request timed out"),
+        }
+    };
+    // Its log lines still name the request.
+    tokio::spawn(task.in_current_span());
+    Ok(())
+}
+
 /// Records a reset key and its mail for `email` when it names an active, human account that has
 /// not had [`MAILS_PER_HOUR`] reset mails in the last hour; returns the outbox id to hand to
-/// the worker after commit. Unknown addresses do the same count and get `None`, so the caller
-/// answers alike for both.
+/// the worker after commit. Unknown addresses do the same count and get `None`.
 ///
 /// The cap is exact under any concurrency, on any number of nodes: the count and the insert
 /// are one transaction that first locks the user's row (`FOR NO KEY UPDATE` on PostgreSQL —
@@ -43,14 +83,10 @@ pub const MAILS_PER_HOUR: u64 = 3;
 #[tracing::instrument(skip_all)]
 pub async fn request(
     db: &DatabaseConnection,
-    rate: &throttle::AddressRate,
-    client_addr: &ClientAddr,
     email: &str,
     public_url: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, AppError> {
-    // Per client address, like login and signup: one address cannot flood inboxes.
-    rate.check(client_addr)?;
     let email = validate::normalize_email(email);
     let Some(user) = find_by_email(db, &email)
         .await?
@@ -121,6 +157,7 @@ pub async fn reset(
     now: DateTime<Utc>,
     token: &str,
     new_password: SecretString,
+    budget: &password::Budget,
 ) -> Result<Issued, AppError> {
     password::validate(&new_password, "newPassword")?;
     let presented = one_time_keys::hash_of(token).ok_or_else(invalid_key)?;
@@ -136,7 +173,8 @@ pub async fn reset(
         .await?
         .filter(|user| user.is_active && !user.is_bot)
         .ok_or_else(invalid_key)?;
-    let password_hash = password::hash(new_password).await?;
+    let ticket = budget.take()?;
+    let password_hash = password::hash(&ticket, new_password).await?;
 
     let txn = crate::db::begin_write(db).await?;
     // The conditional update is what makes the key single-use under concurrent resets.

@@ -36,7 +36,10 @@ pub async fn preview<C: ConnectionTrait>(
     raw_key: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Preview>, AppError> {
-    let Some((invitation, user)) = live(db, raw_key, now).await? else {
+    let Some((invitation, user)) = pending(db, raw_key)
+        .await?
+        .filter(|(invitation, _)| !expired(invitation, now))
+    else {
         return Ok(None);
     };
     let business = businesses::Entity::find_by_id(invitation.business_id)
@@ -58,11 +61,15 @@ pub async fn preview<C: ConnectionTrait>(
     }))
 }
 
-/// The pending, unexpired invitation holding `raw_key`, and its invitee.
-async fn live<C: ConnectionTrait>(
+/// Whether the invitation's key has outlived its 7 days at `now`.
+fn expired(invitation: &team_members::Model, now: DateTime<Utc>) -> bool {
+    invitation.activation_expires_at.is_none_or(|at| at <= now)
+}
+
+/// The pending invitation holding `raw_key` (expired or not), and its invitee.
+async fn pending<C: ConnectionTrait>(
     db: &C,
     raw_key: &str,
-    now: DateTime<Utc>,
 ) -> Result<Option<(team_members::Model, users::Model)>, AppError> {
     let Some(hash) = keys::hash_of(raw_key) else {
         return Ok(None);
@@ -70,7 +77,6 @@ async fn live<C: ConnectionTrait>(
     let found = team_members::Entity::find()
         .filter(team_members::Column::ActivationKeyHash.eq(hash))
         .filter(team_members::Column::Status.eq(MemberStatus::Invited))
-        .filter(team_members::Column::ActivationExpiresAt.gt(now))
         .find_also_related(users::Entity)
         .one(db)
         .await?;
@@ -83,13 +89,21 @@ pub struct Accept {
     pub password: SecretString,
     pub name: Option<String>,
     pub client_addr: ClientAddr,
+    pub budget: password::Budget,
 }
 
 fn dead_key() -> AppError {
     AppError::bad_input(
         "activationKey",
-        "this invitation link is not valid: it may have expired, been used or been revoked",
+        "this invitation link is not valid: it may have been used or revoked",
     )
+}
+
+fn expired_key() -> AppError {
+    AppError::Expired {
+        field: "activationKey".to_owned(),
+        message: "this invitation has expired; ask the team for a new one".to_owned(),
+    }
 }
 
 /// Accepts an invitation: a new invitee sets their password (and name); an invitee who already
@@ -97,30 +111,45 @@ fn dead_key() -> AppError {
 /// the key dies, and a session in the business opens.
 ///
 /// # Errors
-/// `BAD_USER_INPUT` on `activationKey` (one message for unknown, used, revoked and expired keys),
+/// `BAD_USER_INPUT` on `activationKey` (one message for unknown, used and revoked keys),
+/// `EXPIRED` on `activationKey` for a key past its 7 days (until housekeeping deletes it),
 /// on `password` or `name`; `UNAUTHENTICATED` when an existing account's password is wrong (the
-/// key stays alive); `RATE_LIMITED` after repeated wrong passwords.
+/// key stays alive); `RATE_LIMITED` past the client address's rate, after repeated wrong
+/// passwords, or for a second password field in one HTTP request.
 #[tracing::instrument(skip_all)]
 pub async fn accept(
     db: &DatabaseConnection,
     root: &KeyPair,
     session_ttl: TimeDelta,
     now: DateTime<Utc>,
+    rate: &throttle::AddressRate,
     input: Accept,
 ) -> Result<Issued, AppError> {
+    rate.check(&input.client_addr)?;
     let name = validate::optional_name(input.name.as_deref(), "name")?;
-    let (invitation, user) = live(db, &input.activation_key, now)
+    let (invitation, user) = pending(db, &input.activation_key)
         .await?
         .ok_or_else(dead_key)?;
+    if expired(&invitation, now) {
+        return Err(expired_key());
+    }
+    let ticket = input.budget.take()?;
     let new_hash = match &user.password_hash {
         None => {
             password::validate(&input.password, "password")?;
-            Some(password::hash(input.password).await?)
+            Some(password::hash(&ticket, input.password).await?)
         }
         Some(hash) => {
             // Proving an existing password is a login: throttled like one.
             let attempt = throttle::begin(db, &user.email, &input.client_addr, now).await?;
-            let matches = password::verify(input.password, Some(hash.clone())).await?;
+            let checked = password::verify(&ticket, input.password, Some(hash.clone())).await;
+            let matches = match checked {
+                Ok(matches) => matches,
+                Err(err) => {
+                    attempt.not_checked(db).await?;
+                    return Err(err);
+                }
+            };
             if !(matches && user.is_active) {
                 attempt.failed(db, now).await?;
                 return Err(AppError::InvalidCredentials);
@@ -150,6 +179,7 @@ pub async fn accept(
         .filter(team_members::Column::Id.eq(invitation.id))
         .filter(team_members::Column::ActivationKeyHash.eq(invitation.activation_key_hash.clone()))
         .filter(team_members::Column::Status.eq(MemberStatus::Invited))
+        .filter(team_members::Column::ActivationExpiresAt.gt(now))
         .exec(&txn)
         .await?;
     if activated.rows_affected != 1 {

@@ -8,8 +8,14 @@
 //! never both read a count below the cap: it is exact under concurrency, on any number of
 //! nodes.
 //!
-//! The cap is per business and address, so that one tenant can never use up another's
-//! invitations to the same person.
+//! Two caps, both per business, so that one tenant can never use up another's invitations:
+//! - per address: [`PER_ADDRESS`] mails an hour (an invitation and its re-sends together), so
+//!   the invite → revoke → invite loop cannot flood one inbox;
+//! - per business: [`PER_BUSINESS_PER_DAY`] mails a day to all addresses, so one business
+//!   cannot use saaskit's mail to spam (each mail also writes an audit row, an outbox row and
+//!   a job: the cap bounds those too).
+//!
+//! A refused step writes nothing: the check runs before the step's first write.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::audit_events;
@@ -24,15 +30,20 @@ use crate::error::AppError;
 pub const PER_ADDRESS: usize = 3;
 /// The window [`PER_ADDRESS`] counts over.
 pub const WINDOW: TimeDelta = TimeDelta::hours(1);
+/// Invitation mails one business may send per [`DAY`], to all addresses together.
+pub const PER_BUSINESS_PER_DAY: usize = 50;
+/// The window [`PER_BUSINESS_PER_DAY`] counts over.
+pub const DAY: TimeDelta = TimeDelta::days(1);
 /// The audit actions of the steps that mail an invitation.
 const MAILING: [&str; 2] = ["invitation.created", "invitation.resent"];
 
 /// Refuses another invitation mail from `business_id` to `email` (normalized) while it has
-/// sent [`PER_ADDRESS`] in the last [`WINDOW`]. Call it under the team lock, before writing.
+/// sent [`PER_ADDRESS`] to it in the last [`WINDOW`], or [`PER_BUSINESS_PER_DAY`] to anyone in
+/// the last [`DAY`]. Call it under the team lock, before writing.
 ///
 /// # Errors
-/// `RATE_LIMITED` with `retryAfter`: the whole seconds until the oldest counted mail leaves
-/// the window.
+/// `RATE_LIMITED` with `retryAfter`: the whole seconds until enough counted mails leave their
+/// window for one more.
 pub(super) async fn ensure_may_mail<C: ConnectionTrait>(
     db: &C,
     business_id: Uuid,
@@ -45,13 +56,21 @@ pub(super) async fn ensure_may_mail<C: ConnectionTrait>(
         .column(audit_events::Column::Data)
         .filter(audit_events::Column::BusinessId.eq(business_id))
         .filter(audit_events::Column::Action.is_in(MAILING))
-        .filter(audit_events::Column::CreatedAt.gt(now - WINDOW))
+        .filter(audit_events::Column::CreatedAt.gt(now - DAY))
         .order_by_asc(audit_events::Column::CreatedAt)
         .into_tuple()
         .all(db)
         .await?;
+    if let Some(over) = mailed.len().checked_sub(PER_BUSINESS_PER_DAY) {
+        let frees_at = mailed[over].0 + DAY;
+        tracing::info!("invitation mail refused: the business's daily cap is reached");
+        return Err(AppError::RateLimited {
+            retry_after_secs: whole_seconds_until(frees_at, now),
+        });
+    }
     let to_address: Vec<DateTime<Utc>> = mailed
         .into_iter()
+        .filter(|(at, _)| *at > now - WINDOW)
         .filter(|(_, data)| {
             data.as_ref()
                 .and_then(|data| data["email"].as_str())

@@ -26,7 +26,8 @@ pub struct Changed {
 /// Gives member `member_id` the role `role`; the same role changes nothing.
 ///
 /// # Errors
-/// `NOT_FOUND` (another business's member, the SDK member); `BAD_USER_INPUT` on `role` for SDK;
+/// `NOT_FOUND` (another business's member, the SDK member); `BAD_USER_INPUT` on `role` for SDK,
+/// and for OWNER on a pending invitation;
 /// `FORBIDDEN` for one's own role, for OWNER/ADMIN changes by a non-owner, and for demoting the
 /// last active owner.
 #[tracing::instrument(skip_all, fields(business = %actor.business_id))]
@@ -61,6 +62,13 @@ async fn update_role_once(
     }
     actor.ensure_may_manage(member.role)?;
     actor.ensure_may_manage(role)?;
+    // Invitations are for ADMIN or MEMBER, however they are changed after they are sent.
+    if member.status == MemberStatus::Invited && role == Role::Owner {
+        return Err(AppError::bad_input(
+            "role",
+            "an invitation is for ADMIN or MEMBER; make them an owner once they have joined",
+        ));
+    }
     if member.role == role {
         return Ok(unchanged(member));
     }

@@ -1,7 +1,8 @@
 //! The team: a business and its people — its name, its members and its pending invitations.
 //!
 //! Files, in reading order: [`business`] (reading and renaming a business, a user's
-//! memberships), [`search`] (staff's search over all businesses), [`invite`], [`pending`] (re-send,
+//! memberships), [`search`] (staff's search over all businesses), [`found`] (founding one, at
+//! sign-up or with `createBusiness`), [`invite`], [`pending`] (re-send,
 //! revoke), [`accept`] (the invitee's side), [`members`] (roles, deactivation), `seats.rs`
 //! (the plan's `members` limit), `keys.rs` (activation keys), `mail_cap.rs` (invitation mails
 //! per address per hour).
@@ -15,8 +16,18 @@
 //! - every seat-taking step (invite, reactivate) checks the plan's `members` limit under a lock
 //!   on the business, so concurrent steps never overshoot it;
 //! - one business mails one address at most `mail_cap::PER_ADDRESS` (3) invitations an hour,
-//!   first sends and re-sends together (`RATE_LIMITED` with `retryAfter` beyond), counted
-//!   under the same lock, so the invite → revoke → invite loop cannot flood an inbox.
+//!   first sends and re-sends together, and all addresses at most
+//!   `mail_cap::PER_BUSINESS_PER_DAY` (50) a day (`RATE_LIMITED` with `retryAfter` beyond),
+//!   counted under the same lock, so the invite → revoke → invite loop cannot flood an inbox;
+//!   a refused step writes no audit row, no mail and no job;
+//! - an invitation lives 7 days (a re-send starts them again); an expired one cannot be
+//!   accepted (`EXPIRED`), and the cycle's housekeeping deletes it with the password-less
+//!   account it made, when that has no other membership;
+//! - no path makes a pending member an OWNER: invitations are for ADMIN or MEMBER, and
+//!   `updateMemberRole` on a pending invitation keeps to those two.
+//!
+//! An address an invitation made an account for may still sign up on its own (see
+//! [`crate::services::identity::signup`]).
 
 use entity::{MemberStatus, Role, team_members};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -27,6 +38,7 @@ use crate::error::AppError;
 
 pub mod accept;
 pub mod business;
+pub mod found;
 pub mod invite;
 mod keys;
 mod mail_cap;
@@ -115,7 +127,8 @@ pub async fn members_page<C: ConnectionTrait>(
 pub const MAX_INVITATIONS_LISTED: u64 = 100;
 
 /// The invitations of a business that have not been accepted, newest first (expired ones
-/// included, so that they can be sent again), at most [`MAX_INVITATIONS_LISTED`].
+/// included until housekeeping deletes them, so that they can be sent again), at most
+/// [`MAX_INVITATIONS_LISTED`].
 pub async fn invitations<C: ConnectionTrait>(
     db: &C,
     business_id: Uuid,

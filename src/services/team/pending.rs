@@ -2,9 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{MemberStatus, team_members, users};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::invite::{Sent, mail, record};
@@ -47,15 +46,24 @@ async fn resend_once(
     invitation.activation_key_hash = Some(key.hash);
     invitation.activation_expires_at = Some(keys::expiry(now));
     invitation.updated_at = now;
-    team_members::Entity::update(team_members::ActiveModel {
-        id: Set(invitation.id),
-        activation_key_hash: Set(invitation.activation_key_hash.clone()),
-        activation_expires_at: Set(invitation.activation_expires_at),
-        updated_at: Set(now),
-        ..Default::default()
-    })
-    .exec(&txn)
-    .await?;
+    // Conditional: an acceptance (which takes no team lock) may have committed since the read.
+    let renewed = team_members::Entity::update_many()
+        .col_expr(
+            team_members::Column::ActivationKeyHash,
+            Expr::value(invitation.activation_key_hash.clone()),
+        )
+        .col_expr(
+            team_members::Column::ActivationExpiresAt,
+            Expr::value(invitation.activation_expires_at),
+        )
+        .col_expr(team_members::Column::UpdatedAt, Expr::value(now))
+        .filter(team_members::Column::Id.eq(invitation.id))
+        .filter(team_members::Column::Status.eq(MemberStatus::Invited))
+        .exec(&txn)
+        .await?;
+    if renewed.rows_affected != 1 {
+        return Err(AppError::NotFound { what: "invitation" });
+    }
     let mail_id = mail(&txn, public_url, &invitation, &email, &key.raw, now).await?;
     record(&txn, actor, "invitation.resent", &invitation, &email, now).await?;
     txn.commit().await?;
@@ -88,11 +96,21 @@ async fn revoke_once(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let txn = crate::db::begin_write(db).await?;
+    // Serialized with re-sends and acceptance's seat count: a revoke never interleaves with a
+    // re-send of the same invitation.
+    locks::team(&txn, actor.business_id).await?;
     let invitation = find_pending(&txn, actor, id).await?;
     let email = email_of(&txn, invitation.user_id).await?;
-    team_members::Entity::delete_by_id(invitation.id)
+    // Conditional: an acceptance (which takes no team lock) may have committed since the read,
+    // and an active member is never deleted as an invitation.
+    let deleted = team_members::Entity::delete_many()
+        .filter(team_members::Column::Id.eq(invitation.id))
+        .filter(team_members::Column::Status.eq(MemberStatus::Invited))
         .exec(&txn)
         .await?;
+    if deleted.rows_affected != 1 {
+        return Err(AppError::NotFound { what: "invitation" });
+    }
     let others = team_members::Entity::find()
         .filter(team_members::Column::UserId.eq(invitation.user_id))
         .one(&txn)

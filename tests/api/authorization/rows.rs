@@ -21,13 +21,17 @@ const NOBODY: &str = "U F FFF F F FF F UUUU";
 const BUSINESS_SDK: &str = "U O OOO O F OO F UUUU";
 /// Through `business`: business, team or billing reads.
 const BUSINESS_READ: &str = "U F OOO O F OO F UUUU";
-/// Through `business`: apikey:read.
-const BUSINESS_KEY: &str = "U F FOO O F FO F UUUU";
+/// Through `business`: the manage rights (business, team, billing), which write impersonation
+/// holds too.
+const BUSINESS_MANAGE: &str = "U F FOO O F FO F UUUU";
+/// The SDK key, read or replaced: apikey rights, which no impersonation holds (the key would
+/// outlive it).
+const THE_KEY: &str = "U F FOO O F FF F UUUU";
 /// Through `me`: as through `business`, except that staff see no business (null) and the
 /// narrowed token, which may not call `business`, may not reach it either.
 const ME_SDK: &str = "U O OOO O O OO F UUUU";
 const ME_READ: &str = "U F OOO O O OO F UUUU";
-const ME_KEY: &str = "U F FOO O O FO F UUUU";
+const ME_KEY: &str = "U F FOO O O FF F UUUU";
 
 /// Calls that answer with a new session and stay out of others' way.
 const NEW_SESSION: &str = "U F OOO N N FF F UUUU";
@@ -67,14 +71,14 @@ fn billing(rows: &mut Vec<Row>) {
     rows.push(
         read(
             "mutation($p: ID!) { changePlan(planId: $p, timing: AT_PERIOD_END) { scheduledPlan { code } } }",
-            BUSINESS_KEY,
+            BUSINESS_MANAGE,
         )
         .with(|world| json!({ "p": world.pro_plan })),
     );
     rows.push(
         read(
             "mutation { cancelSubscription { cancelAtPeriodEnd } }",
-            BUSINESS_KEY,
+            BUSINESS_MANAGE,
         )
         .destructive(),
     );
@@ -196,7 +200,7 @@ fn viewer(rows: &mut Vec<Row>) {
     ));
     rows.push(read(
         "{ me { memberships { business { apiKey } } } }",
-        "U O FOO O O FO F UUUU",
+        "U O FOO O O FF F UUUU",
     ));
     let reads = [
         "name",
@@ -214,7 +218,7 @@ fn viewer(rows: &mut Vec<Row>) {
 
 fn business(rows: &mut Vec<Row>) {
     rows.push(read("{ business { id } }", BUSINESS_SDK));
-    rows.push(read("{ business { apiKey } }", BUSINESS_KEY));
+    rows.push(read("{ business { apiKey } }", THE_KEY));
     rows.extend(each(
         "{ business { % } }",
         &["name", "createdAt"],
@@ -357,6 +361,17 @@ fn sessions(rows: &mut Vec<Row>) {
         .with(business_a),
     );
 
+    // A user's own login founds another business; the SDK key, impersonation and a narrowed
+    // token may not. What the payload shows is the new session's: its owner reads its key.
+    let create = "mutation($name: String!) { createBusiness(name: $name) { % } }";
+    for field in ["token", "viewer { business { apiKey } }"] {
+        rows.push(
+            read(&create.replace('%', field), "U F OOO O O FF F UUUU")
+                .with(|world| json!({ "name": format!("Venture {}", world.unique()) }))
+                .destructive(),
+        );
+    }
+
     let impersonate = "mutation($id: ID!, $write: Boolean!) {
         impersonate(businessId: $id, reason: \"matrix\", write: $write) { % } }";
     for (field, read_only, write) in [
@@ -367,7 +382,7 @@ fn sessions(rows: &mut Vec<Row>) {
             STAFF,
             STAFF,
         ),
-        ("viewer { business { apiKey } }", NOBODY, STAFF),
+        ("viewer { business { apiKey } }", NOBODY, NOBODY),
     ] {
         let query = impersonate.replace('%', field);
         rows.push(
@@ -392,10 +407,10 @@ fn mutations(rows: &mut Vec<Row>) {
         })
         .destructive(),
     );
-    rows.push(read("mutation { rotateApiKey }", BUSINESS_KEY).destructive());
+    rows.push(read("mutation { rotateApiKey }", THE_KEY).destructive());
     rows.push(read(
         "mutation { updateBusiness(input: { name: \"Renamed\" }) { name } }",
-        BUSINESS_KEY,
+        BUSINESS_MANAGE,
     ));
     let record = "mutation { recordUsage(input: { metric: \"recordings\" }) { % } }";
     let result = ["metric", "used", "limit", "remaining", "duplicate"];

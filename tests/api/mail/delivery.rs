@@ -10,7 +10,7 @@ use saaskit::services::outbox::{self, NewMail, Template};
 use serde_json::json;
 
 use super::{mails_in, outbox as outbox_rows, wait_for_mails};
-use crate::helpers::{TestApp, data, spawn_app, spawn_app_without_worker};
+use crate::helpers::{TestApp, data, spawn_app, spawn_app_with, spawn_app_without_worker};
 
 fn reset_mail(to: &str) -> NewMail {
     NewMail {
@@ -144,4 +144,91 @@ async fn serve_without_worker_leaves_mail_to_a_separate_worker() {
     wait_for_mails(&app.mail_dir, Some("gus@example.com"), 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(mails_in(&app.mail_dir, None).len(), 1);
+}
+
+/// The apalis table on `app`'s database, renamed to `to` (to make the queue refuse pushes).
+async fn rename_queue(app: &TestApp, from: &str, to: &str) {
+    let sql = match app.state.db.get_database_backend() {
+        DbBackend::Postgres => format!("ALTER TABLE apalis.{from} RENAME TO {to}"),
+        _ => format!("ALTER TABLE {from} RENAME TO {to}"),
+    };
+    app.state
+        .db
+        .execute_unprepared(&sql)
+        .await
+        .expect("the queue's table is renamed");
+}
+
+fn queue_table(app: &TestApp) -> &'static str {
+    match app.state.db.get_database_backend() {
+        DbBackend::Postgres => "jobs",
+        _ => "Jobs",
+    }
+}
+
+#[tokio::test]
+async fn a_mail_the_queue_refused_is_not_left_stamped_and_goes_out_once_the_queue_is_back() {
+    // Mail goes stale after an hour here: were the failed hand-over stamped, this test would
+    // wait that long.
+    let app = spawn_app_with(|figment| figment.merge(("outbox_stale_after", "1h"))).await;
+    let table = queue_table(&app);
+    rename_queue(&app, table, "jobs_gone").await;
+    let id = outbox::record(
+        &app.state.db,
+        reset_mail("hal@example.com"),
+        app.state.clock.now(),
+    )
+    .await
+    .expect("recorded");
+    // Several sweeps (every 300 ms) try and fail. Between them the row is due again (a sweep
+    // may be caught holding it for the moment of its failed push, so look a few times).
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let mut given_back = false;
+    for _ in 0..20 {
+        let row = outbox_rows(&app)
+            .await
+            .into_iter()
+            .find(|row| row.id == id)
+            .expect("the row");
+        if row.enqueued_at.is_none() {
+            given_back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(70)).await;
+    }
+    assert!(given_back, "a failed hand-over leaves the row stamped");
+
+    rename_queue(&app, "jobs_gone", table).await;
+    // Sent within the test's patience, not after the hour a stamped row would wait.
+    wait_for_mails(&app.mail_dir, Some("hal@example.com"), 1).await;
+}
+
+#[tokio::test]
+async fn stale_mail_is_handed_to_the_queue_as_a_new_job_not_sent_by_the_sweep() {
+    use entity::mail_outbox;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = spawn_app().await;
+    // Committed as if it had been handed over an hour ago and its job had died without a
+    // trace (one transaction, so no sweep sees it unstamped).
+    let txn = saaskit::db::begin_write(&app.state.db)
+        .await
+        .expect("a transaction");
+    let id = outbox::record(&txn, reset_mail("ida@example.com"), app.state.clock.now())
+        .await
+        .expect("recorded");
+    let long_ago = app.state.clock.now() - chrono::TimeDelta::hours(1);
+    mail_outbox::Entity::update_many()
+        .col_expr(mail_outbox::Column::EnqueuedAt, Expr::value(long_ago))
+        .filter(mail_outbox::Column::Id.eq(id))
+        .exec(&txn)
+        .await
+        .expect("stamped");
+    txn.commit().await.expect("committed");
+    wait_for_mails(&app.mail_dir, Some("ida@example.com"), 1).await;
+    let (queued, _) = jobs_for(&app, id).await;
+    assert!(
+        queued >= 1,
+        "the sweep queued a job for it rather than sending it itself"
+    );
 }

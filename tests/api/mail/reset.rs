@@ -186,20 +186,8 @@ async fn concurrent_reset_requests_on_two_nodes_send_exactly_three_mails() {
         assert_eq!(data(&response)["requestPasswordReset"], true, "{response}");
     }
 
-    let user = users::Entity::find()
-        .filter(users::Column::Email.eq("race@example.com"))
-        .one(&app.state.db)
-        .await
-        .expect("a query")
-        .expect("the user");
-    let keys = password_resets::Entity::find()
-        .filter(password_resets::Column::UserId.eq(user.id))
-        .all(&app.state.db)
-        .await
-        .expect("a query");
-    assert_eq!(keys.len(), 3, "reset keys issued");
-    assert_eq!(outbox(&app).await.len(), 3, "reset mails recorded");
-    // And sent, by either node's worker: three in all, never more.
+    // The answers come before the work: wait for it. Sent by either node's worker: three in
+    // all, never more.
     let sent = || {
         super::mails_in(&app.mail_dir, Some("race@example.com")).len()
             + super::mails_in(&other.mail_dir, Some("race@example.com")).len()
@@ -213,5 +201,65 @@ async fn concurrent_reset_requests_on_two_nodes_send_exactly_three_mails() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq("race@example.com"))
+        .one(&app.state.db)
+        .await
+        .expect("a query")
+        .expect("the user");
+    let keys = password_resets::Entity::find()
+        .filter(password_resets::Column::UserId.eq(user.id))
+        .all(&app.state.db)
+        .await
+        .expect("a query");
+    assert_eq!(keys.len(), 3, "reset keys issued");
+    assert_eq!(outbox(&app).await.len(), 3, "reset mails recorded");
     assert_eq!(sent(), 3);
+}
+
+/// Whether the answer to a reset request for `email` comes while the account's row is locked
+/// by another transaction (on SQLite, while another writer holds the database): it must, for a
+/// known address as for an unknown one, because the answer waits for none of the work.
+async fn answers_while_the_work_is_held_up(app: &TestApp, email: &str) -> Value {
+    use sea_orm::QuerySelect;
+    let keys = || async {
+        entity::password_resets::Entity::find()
+            .all(&app.state.db)
+            .await
+            .expect("a query")
+            .len()
+    };
+    let before = keys().await;
+    let held = saaskit::db::begin_write(&app.state.db)
+        .await
+        .expect("a write transaction");
+    entity::users::Entity::find()
+        .filter(entity::users::Column::Email.eq("ann@example.com"))
+        .lock_exclusive()
+        .one(&held)
+        .await
+        .expect("the row is locked");
+    // Far longer than an answer takes; the work itself cannot finish until `held` ends.
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), request(app, email))
+        .await
+        .unwrap_or_else(|_| panic!("the answer for {email} waited for the work"));
+    assert_eq!(keys().await, before, "no key yet: the work is held up");
+    held.commit().await.expect("released");
+    answer
+}
+
+#[tokio::test]
+async fn the_answer_comes_before_the_work_for_known_and_unknown_addresses_alike() {
+    let app = spawn_app().await;
+    app.signup("ann@example.com").await;
+    // The unknown address first: its work writes nothing, so it cannot land in the known
+    // one's count.
+    for email in ["nobody@example.com", "ann@example.com"] {
+        let answer = answers_while_the_work_is_held_up(&app, email).await;
+        assert_eq!(data(&answer)["requestPasswordReset"], true, "{answer}");
+    }
+    // Once released, the work is done: one mail, to the account.
+    let mails = wait_for_mails(&app.mail_dir, Some("ann@example.com"), 1).await;
+    assert_eq!(mails.len(), 1);
+    assert!(super::mails_in(&app.mail_dir, Some("nobody@example.com")).is_empty());
 }

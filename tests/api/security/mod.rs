@@ -5,6 +5,7 @@ mod csrf;
 mod documents;
 mod hostile;
 mod lists;
+mod passwords;
 mod plans;
 mod revocation;
 mod shapes;

@@ -207,3 +207,54 @@ async fn staff_create_refuses_an_existing_account_unless_told_to_promote_it() {
         "promoted, with its own password"
     );
 }
+
+#[tokio::test]
+async fn impersonation_with_write_can_neither_read_nor_replace_the_sdk_key() {
+    let app = spawn_app().await;
+    let account = app.signup("customer@example.com").await;
+    let staff = app.staff_token("staff@example.com").await;
+    let opened = app
+        .graphql(
+            "mutation($b: ID!) { impersonate(businessId: $b, reason: \"ticket 8\", write: true) {
+                token viewer { rights } } }",
+            json!({ "b": account.business_id }),
+            Some(&staff),
+        )
+        .await;
+    let payload = &data(&opened)["impersonate"];
+    let rights = payload["viewer"]["rights"].to_string();
+    assert!(rights.contains("team:manage"), "write rights: {rights}");
+    assert!(!rights.contains("apikey"), "but not the key's: {rights}");
+    let token = payload["token"].as_str().expect("a token");
+    for query in ["{ business { apiKey } }", "{ me { business { apiKey } } }"] {
+        let refused = app.graphql(query, json!({}), Some(token)).await;
+        assert_eq!(
+            crate::helpers::error_code(&refused),
+            "FORBIDDEN",
+            "{refused}"
+        );
+        let message = refused["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("impersonation"),
+            "a clear reason: {message}"
+        );
+        assert!(refused["data"].is_null() || refused["data"]["business"].is_null());
+    }
+    let rotated = app
+        .graphql("mutation { rotateApiKey }", json!({}), Some(token))
+        .await;
+    assert_eq!(
+        crate::helpers::error_code(&rotated),
+        "FORBIDDEN",
+        "{rotated}"
+    );
+    // The key still works: nothing was replaced.
+    let recorded = app
+        .graphql(
+            "mutation { recordUsage(input: { metric: \"recordings\" }) { used } }",
+            json!({}),
+            Some(&account.api_key),
+        )
+        .await;
+    assert_eq!(data(&recorded)["recordUsage"]["used"], 1);
+}

@@ -15,7 +15,7 @@ fn refusal(response: &Value) -> String {
 }
 
 #[tokio::test]
-async fn unknown_used_revoked_and_expired_keys_are_refused_alike() {
+async fn unknown_used_and_revoked_keys_are_refused_alike_and_an_expired_one_says_so() {
     let clock = manual_clock();
     let app = spawn_app_with_clock(clock.clone()).await;
     let owner = app.signup("owner@example.com").await;
@@ -62,9 +62,15 @@ async fn unknown_used_revoked_and_expired_keys_are_refused_alike() {
         preview(&app, &late_key).await.is_null(),
         "dead after 7 days"
     );
-    assert_eq!(
-        refusal(&accept(&app, &late_key, "a new password").await),
-        unknown
+    // Telling an expired key apart tells its holder nothing they did not know: they hold it.
+    let expired = accept(&app, &late_key, "a new password").await;
+    assert_eq!(error_code(&expired), "EXPIRED", "{expired}");
+    assert_eq!(expired["errors"][0]["extensions"]["field"], "activationKey");
+    assert!(
+        expired["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expired")),
+        "{expired}"
     );
 
     let token = app.token_for("owner@example.com", PASSWORD, None).await;

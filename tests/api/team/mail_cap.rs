@@ -104,3 +104,75 @@ async fn concurrent_re_sends_on_two_nodes_mail_exactly_three_times() {
     assert_eq!(sent, 2, "two re-sends after the first send");
     assert_eq!(mails_to(&app, "nina@example.com").await, 3);
 }
+
+/// Audit rows, outbox rows and the distinct jobs queued (a job retried or handed over twice is
+/// one), all together.
+async fn footprint(app: &TestApp) -> (u64, u64, i64) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let audit = entity::audit_events::Entity::find()
+        .count(&app.state.db)
+        .await
+        .expect("audit");
+    let outbox = mail_outbox::Entity::find()
+        .count(&app.state.db)
+        .await
+        .expect("outbox");
+    let db = &app.state.db;
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "SELECT COUNT(DISTINCT job) AS n FROM apalis.jobs",
+        _ => "SELECT COUNT(DISTINCT job) AS n FROM Jobs",
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("the queue is readable")
+        .expect("a row");
+    (audit, outbox, row.try_get("", "n").expect("a count"))
+}
+
+#[tokio::test]
+async fn a_refused_re_send_writes_no_audit_row_no_mail_and_no_job() {
+    let app = spawn_app().await;
+    let owner = app.signup("owner@example.com").await;
+    let id = invitation_id(&app, &owner.token, "nina@example.com").await;
+    for _ in 0..2 {
+        data(
+            &app.graphql(RESEND, json!({ "id": id }), Some(&owner.token))
+                .await,
+        );
+    }
+    let before = footprint(&app).await;
+    for _ in 0..20 {
+        let refused = app
+            .graphql(RESEND, json!({ "id": id }), Some(&owner.token))
+            .await;
+        retry_after(&refused);
+    }
+    assert_eq!(footprint(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_business_mails_at_most_fifty_invitations_a_day_whatever_the_addresses() {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let owner = app.signup("owner@example.com").await;
+    // Revoked at once, so the plan's seats never stop the loop.
+    for i in 0..50 {
+        let id = invitation_id(&app, &owner.token, &format!("person{i}@example.com")).await;
+        revoke(&app, &owner.token, &id).await;
+        clock.advance(TimeDelta::minutes(2));
+    }
+    let before = footprint(&app).await;
+    let refused = invite(&app, &owner.token, "one-more@example.com", "MEMBER").await;
+    // The first of the fifty leaves the day 100 minutes after it was sent.
+    assert_eq!(retry_after(&refused), (24 * 60 - 100) * 60);
+    assert_eq!(footprint(&app).await, before, "nothing written");
+    let other = app.signup("other@example.com").await;
+    invitation_id(&app, &other.token, "one-more@example.com").await;
+
+    clock.advance(TimeDelta::days(1) - TimeDelta::minutes(100));
+    let token = app
+        .token_for("owner@example.com", crate::helpers::PASSWORD, None)
+        .await;
+    invitation_id(&app, &token, "one-more@example.com").await;
+}

@@ -1,5 +1,9 @@
 //! Invitations and member management, over real HTTP.
 
+mod claims;
+mod expiry;
+mod founding;
+mod hostile;
 mod invitations;
 mod keys;
 mod mail_cap;

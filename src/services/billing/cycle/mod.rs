@@ -116,7 +116,8 @@ impl std::fmt::Display for Summary {
         write!(
             f,
             "renewed {}, expired {}, past due {} (still past due {}), plan changes {}, \
-             skipped {}, failed {}, recovered {}, pruned {} (usage events {}, sessions {}, password resets {})",
+             skipped {}, failed {}, recovered {}, pruned {} (usage events {}, sessions {}, password resets {}, \
+             invitations {}, invited accounts {})",
             self.renewed,
             self.expired,
             self.past_due,
@@ -129,6 +130,8 @@ impl std::fmt::Display for Summary {
             self.pruned.usage_events,
             self.pruned.sessions,
             self.pruned.password_resets,
+            self.pruned.invitations,
+            self.pruned.invited_accounts,
         )
     }
 }

@@ -69,6 +69,13 @@ pub async fn begin<C: ConnectionTrait>(
 }
 
 impl Attempt {
+    /// The password was never checked (the hashing queue was full, say): the attempt is
+    /// forgotten, as a refused one is, so it counts against nobody.
+    pub async fn not_checked<C: ConnectionTrait>(self, db: &C) -> Result<(), AppError> {
+        Entity::delete_by_id(self.id).exec(db).await?;
+        Ok(())
+    }
+
     /// The password was wrong (or the account unusable): the attempt stays counted, and
     /// attempts older than the window are forgotten.
     pub async fn failed<C: ConnectionTrait>(

@@ -13,8 +13,15 @@
 //!   within [`KNOWN_FOR`] — may keep trying (each still under the per-address rule). A
 //!   distributed guess therefore cannot lock the owner out of the places they use.
 //! - **Per address, whatever the e-mail** (in each node's memory, `governor`):
-//!   `SAASKIT_AUTH_ATTEMPTS_PER_MINUTE` `login` and `signup` attempts per minute, so random
-//!   e-mails cannot queue everyone behind the password-hashing permits.
+//!   `SAASKIT_AUTH_ATTEMPTS_PER_MINUTE` attempts per minute of `login`, `signup`,
+//!   `changePassword`, `acceptInvitation`, `requestPasswordReset` and invitation previews, so
+//!   random e-mails cannot queue everyone behind the password-hashing permits.
+//!
+//! `changePassword` and accepting an invitation with an existing account's password go through
+//! the first two rules too, as logins to that account: a stolen session is no password oracle.
+//! `changePassword` also counts, in each node's memory, [`PASSWORD_CHECKS_PER_USER_PER_MINUTE`]
+//! per user before anything else, so a flood from one session is refused without a database
+//! write.
 //!
 //! Addresses are [`ClientAddr`](crate::client_addr::ClientAddr)s: one normal form, stored and
 //! compared alike. E-mails are compared as stored: lower-case, trimmed, at most 254 characters.
@@ -27,6 +34,10 @@ mod rate;
 
 pub use attempts::{Attempt, begin};
 pub use rate::{AddressRate, KeyRate, KeyedRate};
+
+/// `changePassword` checks one user may ask for per minute on one node (a burst of as many).
+pub const PASSWORD_CHECKS_PER_USER_PER_MINUTE: std::num::NonZeroU32 =
+    std::num::NonZeroU32::MIN.saturating_add(9);
 
 /// How long a failure counts.
 pub const WINDOW: TimeDelta = TimeDelta::minutes(15);
