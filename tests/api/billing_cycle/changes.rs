@@ -311,3 +311,56 @@ async fn usage_history_pages_newest_first() {
     assert_eq!(history["edges"][0]["node"]["used"], 1);
     assert_eq!(history["pageInfo"]["hasNextPage"], false);
 }
+
+#[tokio::test]
+async fn a_restart_at_the_instant_its_period_started_keeps_the_counters_so_they_must_fit() {
+    let clock = manual_clock();
+    let app = spawn_app_with_clock(shared_clock(&clock)).await;
+    let account = app.signup("restart@example.com").await;
+    let staff = app.staff_token("staff@example.com").await;
+    let created = app
+        .graphql(
+            "mutation { createPlan(input: { code: \"tiny\", name: \"Tiny\", priceCents: 0,
+                currency: \"USD\", period: { count: 1, unit: MONTH }, isPublic: true,
+                limits: [{ metric: \"recordings\", max: 0, resetsEachPeriod: true }] }) { id } }",
+            json!({}),
+            Some(&staff),
+        )
+        .await;
+    let tiny = data(&created)["createPlan"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    data(&record(&app, &account, "recordings", 1).await);
+    let canceled = app
+        .graphql(
+            "mutation { cancelSubscription(atPeriodEnd: false) { status } }",
+            json!({}),
+            Some(&account.token),
+        )
+        .await;
+    data(&canceled);
+    // The clock has not moved since the period started: a restart now cannot start a new
+    // period, so the recording in use must fit the new plan (it did not: 1 > 0 was kept).
+    let refused = change_plan(&app, &account, &tiny, "IMMEDIATELY").await;
+    assert_eq!(error_code(&refused), "QUOTA_EXCEEDED", "{refused}");
+    clock.advance(TimeDelta::seconds(1));
+    let restarted = change_plan(&app, &account, &tiny, "IMMEDIATELY").await;
+    assert_eq!(
+        data(&restarted)["changePlan"]["status"],
+        "ACTIVE",
+        "{restarted}"
+    );
+    let usage = app
+        .graphql(
+            "{ business { usage { metric used } } }",
+            json!({}),
+            Some(&account.token),
+        )
+        .await;
+    let recordings = data(&usage)["business"]["usage"]
+        .as_array()
+        .and_then(|all| all.iter().find(|u| u["metric"] == "recordings"))
+        .map(|u| u["used"].clone());
+    assert_eq!(recordings, Some(json!(0)), "{usage}");
+}

@@ -125,7 +125,7 @@ async fn decide<C: ConnectionTrait + TransactionTrait>(
                 "the subscription is not active; change the plan IMMEDIATELY to start again",
             ));
         }
-        fits(&txn, &sub, &plan, Scope::Lasting).await?;
+        fits(&txn, &sub, &plan, restart_scope(&sub, now)).await?;
         if plan.price_cents <= 0 {
             let changed = apply(&txn, &sub, &plan, ChargePurpose::Restart, now).await?;
             audit_change(&txn, &sub, &plan, Some(actor), "immediately", 0, now).await?;
@@ -271,7 +271,7 @@ pub(crate) async fn commit<C: ConnectionTrait + TransactionTrait>(
             == (charge.purpose == ChargePurpose::PlanChange);
     let scope = match charge.purpose {
         ChargePurpose::PlanChange => Scope::Every,
-        _ => Scope::Lasting,
+        _ => restart_scope(&sub, now),
     };
     let fit = if as_claimed {
         fits(&txn, &sub, &plan, scope).await
@@ -311,6 +311,18 @@ pub(crate) async fn commit<C: ConnectionTrait + TransactionTrait>(
 
 /// Puts `sub` on `plan` at once: a change keeps the period and the counters; a restart
 /// archives what resets, starts a new period from `now` and makes the subscription active.
+/// What of a restart's plan must fit what is in use: the lasting metrics when the restart
+/// starts a new period (its resetting counters are archived and start again), every metric
+/// when it cannot — a restart at the very instant the period started, which a time read
+/// before the lock was granted can ask for — since [`apply`] then keeps the counters.
+fn restart_scope(sub: &subscriptions::Model, now: DateTime<Utc>) -> Scope {
+    if sub.current_period_start < now {
+        Scope::Lasting
+    } else {
+        Scope::Every
+    }
+}
+
 async fn apply<C: ConnectionTrait>(
     txn: &C,
     sub: &subscriptions::Model,
@@ -318,6 +330,8 @@ async fn apply<C: ConnectionTrait>(
     purpose: ChargePurpose,
     now: DateTime<Utc>,
 ) -> Result<subscriptions::Model, AppError> {
+    // A period never starts before the one it follows (see [`restart_scope`]).
+    let now = now.max(sub.current_period_start);
     let mut active: subscriptions::ActiveModel = sub.clone().into();
     active.plan_id = Set(plan.id);
     active.scheduled_plan_id = Set(None);
