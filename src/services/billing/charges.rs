@@ -105,11 +105,7 @@ pub async fn claim<C: ConnectionTrait>(
         currency: claim.plan.currency.clone(),
         period_end: sub.current_period_end,
         attempt,
-        idempotency_key: format!(
-            "saaskit:{purpose}:{}:{}:{attempt}",
-            sub.id,
-            sub.current_period_end.timestamp()
-        ),
+        idempotency_key: key(&purpose, sub.id, sub.current_period_end, attempt),
         status: ChargeStatus::Pending,
         reason: None,
         lease_until: now + LEASE,
@@ -120,6 +116,17 @@ pub async fn claim<C: ConnectionTrait>(
         .exec_without_returning(txn)
         .await?;
     Ok(charge)
+}
+
+/// The idempotency key of an attempt: the attempt is counted per exact period end, so the
+/// key names that end to the microsecond the database keeps (in whole seconds, two periods
+/// restarted within one second shared their first attempt's key, and the second claim failed
+/// on the unique key).
+fn key(purpose: &str, subscription: Uuid, period_end: DateTime<Utc>, attempt: i32) -> String {
+    format!(
+        "saaskit:{purpose}:{subscription}:{}:{attempt}",
+        period_end.timestamp_micros()
+    )
 }
 
 /// Takes over a pending attempt that was cut off: a new lease, the same key.
@@ -325,6 +332,17 @@ fn period_seconds(cadence: Cadence, start: DateTime<Utc>) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn periods_ending_within_one_second_have_their_own_keys() {
+        let subscription = uuid::Uuid::now_v7();
+        let end = chrono::DateTime::from_timestamp(1_799_093_932, 284_501_000).expect("a time");
+        let later = end + chrono::TimeDelta::milliseconds(155);
+        assert_ne!(
+            super::key("plan_change", subscription, end, 1),
+            super::key("plan_change", subscription, later, 1)
+        );
+    }
+
     use chrono::TimeZone;
     use entity::PeriodUnit;
 
