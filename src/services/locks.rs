@@ -6,7 +6,10 @@
 //!    what they apply to (a plan change at either timing, cancel and resume, staff's grants,
 //!    every step of the cycle). Several businesses' rows are taken in `business_id` order.
 //! 2. **the business row**, exclusive, by team steps: seats have no counter row, so this row
-//!    serializes the steps that count and take them.
+//!    serializes the steps that count and take them. `FOR NO KEY UPDATE`, not `FOR UPDATE`:
+//!    it must not block the foreign-key checks of rows that merely name the business (an
+//!    acceptance's session and audit rows), or an acceptance holding its invitation's row and
+//!    a revoke holding the business row deadlock (the checker saw it).
 //! 3. **usage counters**, in `(subscription_id, metric)` order.
 //!
 //! Why this makes a limit read exact: a writer that counts holds (1) shared until it commits,
@@ -96,7 +99,7 @@ pub async fn team<C: ConnectionTrait>(txn: &C, business_id: Uuid) -> Result<(), 
     share_subscriptions(txn, [business_id]).await?;
     txn.query_one_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT id FROM businesses WHERE id = $1 FOR UPDATE",
+        "SELECT id FROM businesses WHERE id = $1 FOR NO KEY UPDATE",
         [business_id.into()],
     ))
     .await?;
