@@ -48,8 +48,15 @@ class Client:
         headers = {"content-type": "application/json"}
         if token:
             headers["authorization"] = "Bearer " + token
-        self.connection.request("POST", "/graphql", body=body, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("POST", "/graphql", body=body, headers=headers)
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closes a keep-alive connection left idle (while the bulk is seeded).
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+            self.connection.request("POST", "/graphql", body=body, headers=headers)
+            response = self.connection.getresponse()
         return json.loads(response.read())
 
     def gql(self, query, variables=None, token=None):
