@@ -56,6 +56,17 @@ pub const SERVER_FACTS: [&str; 10] = [
     "metric",
 ];
 
+/// The facts of [`SERVER_FACTS`] that the authority block states; the others are the request's.
+const AUTHORITY_FACTS: [&str; 7] = [
+    "user",
+    "session",
+    "business",
+    "role",
+    "right",
+    "staff",
+    "impersonator",
+];
+
 /// What the authority block of a token states, read without running Datalog.
 #[derive(Debug, Default)]
 pub struct Authority {
@@ -84,7 +95,10 @@ impl Authority {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Asks {
     pub operation: bool,
-    pub metric: bool,
+    /// Any fact drawn from the request's arguments (`metric`, and whatever is added beside
+    /// it): every fact that is neither the authority's nor `time` or `operation`, so that a
+    /// new request fact is part of the projection from the day it exists.
+    pub facts: bool,
 }
 
 /// What judging a token's appended blocks found.
@@ -153,7 +167,8 @@ pub fn inspect(biscuit: &Biscuit) -> Result<(Authority, Judged), Refused> {
                 for predicate in &query.body {
                     match symbols.get_symbol(predicate.name) {
                         Some("operation") => judged.asks.operation = true,
-                        Some("metric") => judged.asks.metric = true,
+                        Some("time") => {}
+                        Some(name) if !AUTHORITY_FACTS.contains(&name) => judged.asks.facts = true,
                         _ => {}
                     }
                 }
@@ -228,9 +243,11 @@ fn matching(
         [term] => term_size(term)?,
         _ => return Err("the server's facts have one term"),
     };
-    Ok(match name {
-        "time" | "operation" | "metric" => 1,
-        name => authority.count(name).max(1),
+    // The request states one of each of its facts per authorization.
+    Ok(if AUTHORITY_FACTS.contains(&name) {
+        authority.count(name).max(1)
+    } else {
+        1
     })
 }
 

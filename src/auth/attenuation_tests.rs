@@ -229,3 +229,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn what_the_checks_ask_of_the_request_is_known_from_their_predicates() {
+    let root = KeyPair::new();
+    let asks = |code: &str| inspect(&appended(&root, code)).expect("accepted").1.asks;
+    assert_eq!(
+        asks("check if time($t), $t > 2000-01-01T00:00:00Z;"),
+        super::Asks::default()
+    );
+    assert_eq!(
+        asks(r#"check if right("usage:record");"#),
+        super::Asks::default()
+    );
+    let on_metric = asks(r#"check if metric("recordings");"#);
+    assert!(on_metric.facts && !on_metric.operation);
+    let on_operation = asks(r#"check if operation("me") or metric("m");"#);
+    assert!(on_operation.facts && on_operation.operation);
+}

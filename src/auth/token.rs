@@ -241,7 +241,7 @@ impl VerifiedToken {
             .iter()
             .filter(|operation| {
                 let name = asks.operation.then_some(operation.name.as_str());
-                let facts = asks.metric.then_some(&operation.facts);
+                let facts = asks.facts.then_some(&operation.facts);
                 seen.insert((name, facts))
             })
             .collect();
